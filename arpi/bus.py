@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-__all__ = ["Bus", "UiEvent"]
+__all__ = ["Bus", "ConfigChanged", "UiEvent"]
 
 log = structlog.get_logger("arpi.bus")
 
@@ -32,6 +32,16 @@ class UiEvent:
     payload: Any
     admin_only: bool = False
     coalesce: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigChanged:
+    """Configuration rows changed in the database (published by the front after the
+    write committed). `kinds` names what changed: "sensors", "zones", "areas",
+    "outputs", "keypads", "users", "cards", or an option as "section/name". Actors
+    that cache configuration subscribe and reload what concerns them."""
+
+    kinds: frozenset[str]
 
 
 class Bus:

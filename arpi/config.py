@@ -54,6 +54,10 @@ class Settings:
     input_number: int = 15
     output_number: int = 8
     sample_rate: int = 20
+    # The board a "sim" panel imitates (its channel map and output chip).
+    simulated_board: int = 3
+    rtc_chip: str = "ds1307"
+    gsm_pin: str | None = None
     gsm_port: str = "/dev/ttyAMA0"
     gsm_baud: int = 9600
     i2c_bus: int = 1
@@ -75,6 +79,9 @@ class Settings:
         if self.board not in ("sim", "2", "3"):
             raise ConfigError(f"board must be sim, 2 or 3, got {self.board!r}")
         _check_range("port", self.port, 0, 65535)
+        _check_range("simulated_board", self.simulated_board, 2, 3)
+        if self.rtc_chip not in ("ds1307", "ds3231"):
+            raise ConfigError(f"rtc_chip must be ds1307 or ds3231, got {self.rtc_chip!r}")
         _check_range("input_number", self.input_number, 1, 16)
         _check_range("output_number", self.output_number, 1, 8)
         _check_range("sample_rate", self.sample_rate, 1, 200)
