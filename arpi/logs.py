@@ -40,7 +40,7 @@ _SECRET_KEY = re.compile(
 )
 _PHONE_KEY = re.compile(r"(phone|msisdn|caller|callee|recipient)", re.I)
 _JWT = re.compile(r"eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]{5,}")
-_LONG_DIGITS = re.compile(r"\+?\d[\d ]{6,}\d")
+_LONG_DIGITS = re.compile(r"\+\d[\d \-]{6,}\d")
 _MASK = "******"
 
 
