@@ -10,10 +10,8 @@ reverse, each step within the shutdown deadline.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,8 +42,17 @@ class Application:
     _close_db: Any = None
     _stopping: asyncio.Event | None = None
     _exit_code: int = 0
-    _signals: int = 0
     listen_socket: socket.socket | None = None
+    notifier: Any = None
+    _feeder: Any = None
+    _guard: Any = None
+
+    def __post_init__(self) -> None:
+        from arpi.ops.shutdown import ShutdownGuard
+
+        self._guard = ShutdownGuard(
+            self.settings.shutdown_deadline + 5.0, before_exit=self._before_hard_exit
+        )
     extra_front_setup: list[Any] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -55,10 +62,16 @@ class Application:
         from arpi.db.errors import DatabaseSetupError
         from arpi.db.lifecycle import open_database
 
+        from arpi.ops.sdnotify import SystemdNotifier
+
         if self._stopping is None:
             self._stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         settings = self.settings
+        # Taken out of the environment first, so that the embedded PostgreSQL
+        # cannot tell systemd "ready" in our name.
+        self.notifier = SystemdNotifier.from_environment(unset=True)
+        self.notifier.status("starting")
         try:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             probe = settings.data_dir / ".write-test"
@@ -105,6 +118,12 @@ class Application:
         except Exception as exc:
             await self._close_database()
             raise StartupError(f"the supervision tree did not start: {exc}") from None
+        self.notifier.ready(f"serving on port {self.port}")
+        if self.notifier.keepalive_interval:
+            from arpi.ops.watchdog import WatchdogFeeder
+
+            self._feeder = WatchdogFeeder(self.notifier, self.ctx.directory, loop=loop)
+            self._feeder.start()
         log.info(
             "arpi_ready",
             url=f"http://{settings.host}:{self.port}/",
@@ -147,13 +166,8 @@ class Application:
             loop.add_signal_handler(sig, self._on_signal, sig)
 
     def _on_signal(self, sig: int) -> None:
-        self._signals += 1
-        if self._signals == 1:
-            log.info("stop_requested", signal=signal.Signals(sig).name)
+        if self._guard.on_signal(sig):
             self._request_stop()
-        else:
-            log.warning("second_signal_exiting_now", signal=signal.Signals(sig).name)
-            self._hard_exit(130)
 
     def _request_stop(self) -> None:
         if self._stopping is not None:
@@ -173,10 +187,12 @@ class Application:
 
     async def stop(self) -> None:
         """Stop the tree in reverse order, then the database, within the deadline."""
+        from arpi.ops.shutdown import announce_stopping
+
         deadline = self.settings.shutdown_deadline
-        watchdog = threading.Timer(deadline + 5.0, self._hard_exit, args=(75,))
-        watchdog.daemon = True
-        watchdog.start()
+        if self.notifier is not None:
+            announce_stopping(self.notifier, "stopping")
+        self._guard.begin()
         try:
             if self.root is not None:
                 root, self.root = self.root, None
@@ -196,20 +212,20 @@ class Application:
                 self.hardware.close()
             log.info("arpi_stopped")
         finally:
-            watchdog.cancel()
+            if self._feeder is not None:
+                self._feeder.stop()
+                self._feeder = None
+            self._guard.finished()
 
     async def _close_database(self) -> None:
         if self._close_db is not None:
             close, self._close_db = self._close_db, None
             await asyncio.to_thread(close)
 
-    def _hard_exit(self, code: int) -> None:
-        """Leave now: committed data is safe in PostgreSQL; stop its server fast."""
-        try:
-            if self._close_db is not None:
-                self._close_db()
-        finally:
-            os._exit(code)
+    def _before_hard_exit(self) -> None:
+        """Leaving at once: committed data is safe in PostgreSQL; stop its server."""
+        if self._close_db is not None:
+            self._close_db()
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
-import pykka
 import pytest
 
 pytest_plugins = ["tests.pg"]
@@ -14,10 +11,9 @@ pytest_plugins = ["tests.pg"]
 def _no_leftover_actors():
     """Stop every actor a test started, and fail the test if one is left running."""
     yield
-    pykka.ActorRegistry.stop_all(block=True, timeout=5)
-    leftovers = [
-        t.name
-        for t in threading.enumerate()
-        if t.name.startswith("arpi-actor") and t.is_alive()
-    ]
+    from arpi.actors.testing import stop_all_actors
+
+    # Supervisors first (pykka's stop_all would stop children first and let their
+    # supervisors restart them), hangs released, threads joined.
+    leftovers = stop_all_actors(timeout=5)
     assert not leftovers, f"actor threads left running: {leftovers}"

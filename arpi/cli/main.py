@@ -30,6 +30,8 @@ async def run(settings: Settings, app: Application | None = None) -> int:
         await app.start()
     except StartupError as exc:
         log.error("startup_failed", problem=str(exc))
+        if app.notifier is not None:
+            app.notifier.status(f"startup failed: {exc}")
         return 1
     return await app.wait_stopped()
 
