@@ -69,9 +69,60 @@ def build_tree(
     return children
 
 
+# The alarm, its siren and the output chip must come back at once after a crash;
+# the short backoff only keeps a broken database from spinning the supervisor.
+CORE_BACKOFF = Backoff(initial=0.05, maximum=5.0, factor=2.0, jitter=0.2,
+                       reset_after=60.0)
+
+
 def _core_children(settings: Settings) -> list[ChildSpec]:
-    return []
+    """alarm, siren, outputs, notifier, in this order (core is rest_for_one: a
+    crash of the alarm restarts everything after it, which then resyncs from the
+    durable state and from the alarm)."""
+    from arpi.actors.alarm import AlarmLogic
+    from arpi.actors.notifier import Notifier
+    from arpi.actors.outputs import OutputsActor
+    from arpi.actors.siren import Siren
+
+    return [
+        ChildSpec("alarm", AlarmLogic, backoff=CORE_BACKOFF),
+        ChildSpec("siren", Siren, backoff=CORE_BACKOFF),
+        ChildSpec("outputs", OutputsActor, backoff=CORE_BACKOFF),
+        ChildSpec("notifier", Notifier, backoff=DEVICE_BACKOFF),
+    ]
 
 
 def _hardware_children(settings: Settings) -> list[ChildSpec]:
-    return []
+    """Sensor banks, power, clock, gsm and keypad, each restarted with backoff.
+
+    (`outputs` lives under `core`: the siren depends on it.)
+    """
+    from arpi.actors.gsm import GsmActor
+    from arpi.actors.keypad import KeypadActor
+    from arpi.actors.power import PowerActor
+    from arpi.actors.rtc_clock import ClockActor
+    from arpi.actors.sensor_bank import SensorBankActor, bank_name
+    from arpi.drivers import HardwareConfig
+
+    # The bank layout of DriverFactory.sensor_banks(): board 3 has two ADC chips,
+    # board 2 one GPIO bank. Known from the settings alone, so the tree can be
+    # built before any bus is opened.
+    config = HardwareConfig.from_settings(settings)
+    board = config.simulated_board if config.board == "simulated" else int(config.board)
+    banks = 2 if board == 3 else 1
+    children = [
+        ChildSpec(
+            bank_name(index),
+            SensorBankActor,
+            options={"bank": index},
+            backoff=DEVICE_BACKOFF,
+        )
+        for index in range(banks)
+    ]
+    children += [
+        ChildSpec("power", PowerActor, backoff=DEVICE_BACKOFF),
+        ChildSpec("clock", ClockActor, backoff=DEVICE_BACKOFF),
+        ChildSpec("gsm", GsmActor, backoff=DEVICE_BACKOFF),
+        ChildSpec("keypad", KeypadActor, backoff=DEVICE_BACKOFF),
+    ]
+    return children
