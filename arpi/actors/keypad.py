@@ -37,6 +37,8 @@ start and from `arm_state_change` events afterwards.
 
 from __future__ import annotations
 
+import concurrent.futures
+
 import random
 from dataclasses import dataclass
 from datetime import datetime
@@ -109,6 +111,16 @@ class _Reload:
 class _AlarmEvent:
     name: str
     payload: Any
+
+
+class _DoneFuture:
+    """A finished concurrent future seen through pykka's `get(timeout)`."""
+
+    def __init__(self, future: concurrent.futures.Future) -> None:
+        self._future = future
+
+    def get(self, timeout: float | None = None) -> Any:
+        return self._future.result(timeout=timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -613,6 +625,13 @@ class KeypadActor(Actor):
                 "keypad_command_failed", action=action, error=type(exc).__name__
             )
             self._error("alarm_failed")
+            return
+        if isinstance(result, concurrent.futures.Future):
+            # A change the alarm accepted: it answers again once it is durable.
+            me = self.actor_ref
+            result.add_done_callback(
+                lambda f: _tell(me, _AlarmReplied(action, _DoneFuture(f)))
+            )
             return
         ok = getattr(result, "ok", result is not None and result is not False)
         if not ok:
