@@ -1,0 +1,625 @@
+"""Arm state, monitoring state, power, alerts, clock and arm history (reference 2.9)."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+from pypika import Order, Table
+
+from arpi.http.alarm_api import Arm, Disarm, GetAlarmStatus, arm_refusal, text
+from arpi.http.asks import ask_actor
+from arpi.http.entities import ARM_NAME, ARM_VALUE, P, Q, local_time
+from arpi.http.errors import ApiError, json_response
+from arpi.http.registry import Auth, Req, route
+from arpi.http.routes._common import ok
+from arpi.http.schema import INT32, Field, Obj
+
+_ARM_QUERY = {
+    "type": Field("string", required=True, enum=("arm_away", "arm_stay")),
+    "force": Field("boolean", default=False),
+    "use_delay": Field("boolean", default=False),
+}
+_AREA_ARM_QUERY = {
+    "area_id": Field("integer", required=True, minimum=1, maximum=INT32),
+    **_ARM_QUERY,
+}
+_ARM_RESPONSES = {
+    200: "{} (the result arrives as Socket.IO events)",
+    404: "unknown area",
+    409: "refused: blocking sensors",
+    503: "alarm not available",
+}
+
+_AREA = Table("area")
+_ARM_STATES_SQL = str(
+    Q.from_(_AREA).select(_AREA.arm_state).distinct().where(_AREA.deleted.isin([False]))
+)
+_STARTED = time.monotonic()
+
+
+def merge_arm_states(states: list[str]) -> str:
+    """The aggregate of area arm values: disarm + X = X; away + stay = mixed (F6)."""
+    armed = {s for s in states if s != "disarm"}
+    if not armed:
+        return "disarm"
+    if len(armed) == 1:
+        return armed.pop()
+    return "arm_mixed"
+
+
+async def aggregate_arm_state(front: Any) -> str:
+    def query(cur: Any) -> list[str]:
+        cur.execute(_ARM_STATES_SQL)
+        return [ARM_VALUE[row[0]] for row in cur.fetchall()]
+
+    try:
+        return merge_arm_states(await front.reads.run(query))
+    except Exception as exc:
+        raise ApiError(503, "database not available") from exc
+
+
+@route(
+    "GET",
+    "/api/monitoring/arm",
+    auth=Auth.DEVICE,
+    tag="monitoring",
+    summary="The aggregate arm state",
+)
+async def monitoring_arm_state(req: Req) -> web.Response:
+    return ok({"type": await aggregate_arm_state(req.front)})
+
+
+@route(
+    "GET",
+    "/api/monitoring/state",
+    auth=Auth.DEVICE,
+    tag="monitoring",
+    summary="The monitoring state",
+    responses={200: "state", 503: "no alarm"},
+)
+async def monitoring_state(req: Req) -> web.Response:
+    status = await ask_actor(
+        req.front.ctx, "alarm", GetAlarmStatus(), req.front.settings.ask_timeout
+    )
+    return ok({"state": text(getattr(status, "monitoring_state", None))})
+
+
+async def _arm(req: Req, area_id: int | None) -> web.Response:
+    message = Arm(
+        mode=req.query["type"],
+        area_id=area_id,
+        user_id=req.user_id,
+        use_delay=req.query["use_delay"],
+        force=req.query["force"],
+    )
+    result = await ask_actor(
+        req.front.ctx, "alarm", message, req.front.settings.ask_timeout
+    )
+    refusal = arm_refusal(result)
+    if refusal is not None:
+        raise ApiError(409, refusal[0], sensors=refusal[1])
+    return ok({})
+
+
+async def _disarm(req: Req, area_id: int | None) -> web.Response:
+    message = Disarm(area_id=area_id, user_id=req.user_id)
+    result = await ask_actor(
+        req.front.ctx, "alarm", message, req.front.settings.ask_timeout
+    )
+    refusal = arm_refusal(result)
+    if refusal is not None:
+        raise ApiError(409, refusal[0])
+    return ok({})
+
+
+@route(
+    "PUT",
+    "/api/monitoring/arm",
+    auth=Auth.USER,
+    query=_ARM_QUERY,
+    tag="monitoring",
+    summary="Arm every area",
+    responses=_ARM_RESPONSES,
+)
+async def monitoring_arm(req: Req) -> web.Response:
+    return await _arm(req, None)
+
+
+@route(
+    "PUT",
+    "/api/monitoring/disarm",
+    auth=Auth.USER,
+    tag="monitoring",
+    summary="Disarm everything",
+    responses=_ARM_RESPONSES,
+)
+async def monitoring_disarm(req: Req) -> web.Response:
+    return await _disarm(req, None)
+
+
+async def _require_area(req: Req, area_id: int) -> None:
+    sql = str(
+        Q.from_(_AREA)
+        .select(_AREA.id)
+        .where(_AREA.id == P)
+        .where(_AREA.deleted.isin([False]))
+    )
+
+    def query(cur: Any) -> bool:
+        cur.execute(sql, (area_id,))
+        return cur.fetchone() is not None
+
+    try:
+        found = await req.front.reads.run(query)
+    except Exception as exc:
+        raise ApiError(503, "database not available") from exc
+    if not found:
+        raise ApiError(404, "Area not found")
+
+
+@route(
+    "PUT",
+    "/api/area/arm",
+    auth=Auth.USER,
+    query=_AREA_ARM_QUERY,
+    tag="areas",
+    summary="Arm one area",
+    responses=_ARM_RESPONSES,
+)
+async def area_arm(req: Req) -> web.Response:
+    await _require_area(req, req.query["area_id"])
+    return await _arm(req, req.query["area_id"])
+
+
+@route(
+    "PUT",
+    "/api/area/disarm",
+    auth=Auth.USER,
+    tag="areas",
+    query={"area_id": Field("integer", required=True, minimum=1, maximum=INT32)},
+    summary="Disarm one area",
+    responses=_ARM_RESPONSES,
+)
+async def area_disarm(req: Req) -> web.Response:
+    await _require_area(req, req.query["area_id"])
+    return await _disarm(req, req.query["area_id"])
+
+
+_RUNTIME = Table("runtime_state")
+_POWER_SQL = str(Q.from_(_RUNTIME).select(_RUNTIME.power_source).limit(1))
+
+
+@route(
+    "GET",
+    "/api/power",
+    auth=Auth.DEVICE,
+    tag="monitoring",
+    summary="Power source: network, battery or null",
+)
+async def power(req: Req) -> web.Response:
+    cached = req.front.state.get("power_state_change")
+    if cached is not None:
+        return ok({"state": cached})
+
+    def query(cur: Any) -> str | None:
+        cur.execute(_POWER_SQL)
+        row = cur.fetchone()
+        return row[0] if row else None
+
+    try:
+        return ok({"state": await req.front.reads.run(query)})
+    except Exception as exc:
+        raise ApiError(503, "database not available") from exc
+
+
+# --- alerts --------------------------------------------------------------------
+
+_ALERT = Table("alert")
+_ALERT_SENSOR = Table("alert_sensor")
+_ARM = Table("arm")
+_DISARM = Table("disarm")
+_ALERT_COLS = (_ALERT.id, _ALERT.start_time, _ALERT.end_time, _ALERT.silent)
+_OPEN_ALERT_SQL = str(
+    Q.from_(_ALERT)
+    .select(*_ALERT_COLS)
+    .where(_ALERT.end_time.isnull())
+    .orderby(_ALERT.start_time, order=Order.desc)
+    .limit(1)
+)
+_ALERTS_SQL = str(
+    Q.from_(_ALERT)
+    .select(*_ALERT_COLS)
+    .orderby(_ALERT.start_time, order=Order.desc)
+    .limit(P)
+)
+_ALERT_SENSORS_SQL = (
+    "SELECT alert_id, sensor_id, channel, type_id, name, description, start_time, "
+    "end_time, delay, silent, monitor_period, monitor_threshold FROM alert_sensor "
+    "WHERE alert_id = ANY(%s) ORDER BY start_time, sensor_id"
+)
+_ALERT_TYPES_SQL = "SELECT alert_id, type FROM arm WHERE alert_id = ANY(%s) ORDER BY id"
+_ALERT_TYPE = {
+    "AWAY": "alert_away",
+    "STAY": "alert_stay",
+    "MIXED": None,
+    "DISARM": "alert_sabotage",
+}
+_AS_KEYS = (
+    "sensorId",
+    "channel",
+    "typeId",
+    "name",
+    "description",
+    "startTime",
+    "endTime",
+    "delay",
+    "silent",
+    "monitorPeriod",
+    "monitorThreshold",
+)
+
+
+def load_alerts(cur: Any, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Alert JSON (reference 1.5) for alert rows (id, start, end, silent)."""
+    ids = [row[0] for row in rows]
+    if not ids:
+        return []
+    cur.execute(_ALERT_SENSORS_SQL, (ids,))
+    sensors: dict[int, list[dict[str, Any]]] = {}
+    for row in cur.fetchall():
+        item = dict(zip(_AS_KEYS, row[1:]))
+        item["startTime"] = local_time(item["startTime"])
+        item["endTime"] = local_time(item["endTime"])
+        sensors.setdefault(row[0], []).append(item)
+    cur.execute(_ALERT_TYPES_SQL, (ids,))
+    types: dict[int, str | None] = {}
+    for alert_id, arm_type in cur.fetchall():
+        types.setdefault(alert_id, _ALERT_TYPE.get(arm_type))
+    return [
+        {
+            "id": ident,
+            "alertType": types.get(ident, "alert_sabotage"),
+            "startTime": local_time(start),
+            "endTime": local_time(end),
+            "silent": silent,
+            "sensors": sensors.get(ident, []),
+        }
+        for ident, start, end, silent in rows
+    ]
+
+
+@route(
+    "GET",
+    "/api/alert",
+    auth=Auth.DEVICE,
+    tag="monitoring",
+    summary="The open alert, or null",
+)
+async def alert_open(req: Req) -> web.Response:
+    def query(cur: Any) -> dict[str, Any] | None:
+        cur.execute(_OPEN_ALERT_SQL)
+        alerts = load_alerts(cur, cur.fetchall())
+        return alerts[0] if alerts else None
+
+    try:
+        return ok(await req.front.reads.run(query))
+    except Exception as exc:
+        raise ApiError(503, "database not available") from exc
+
+
+@route(
+    "GET",
+    "/api/alerts",
+    auth=Auth.USER,
+    tag="monitoring",
+    query={"limit": Field("integer", minimum=1, maximum=1000, default=1000)},
+    summary="Alerts, newest first",
+)
+async def alerts(req: Req) -> web.Response:
+    limit = req.query["limit"]
+
+    def query(cur: Any) -> list[dict[str, Any]]:
+        cur.execute(_ALERTS_SQL, (limit,))
+        return load_alerts(cur, cur.fetchall())
+
+    try:
+        return ok(await req.front.reads.run(query))
+    except Exception as exc:
+        raise ApiError(503, "database not available") from exc
+
+
+# --- clock ---------------------------------------------------------------------
+
+
+def _timezone() -> str:
+    tz = os.environ.get("TZ")
+    if tz:
+        return tz.lstrip(":")
+    try:
+        link = os.readlink("/etc/localtime")
+        if "zoneinfo/" in link:
+            return link.split("zoneinfo/", 1)[1]
+    except OSError:
+        pass
+    try:
+        with open("/etc/timezone", encoding="utf-8") as fh:
+            return fh.read().strip() or "UTC"
+    except OSError:
+        return "UTC"
+
+
+def _uptime() -> int | None:
+    try:
+        with open("/proc/uptime", encoding="ascii") as fh:
+            return int(float(fh.read().split()[0]))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@route(
+    "GET",
+    "/api/clock",
+    auth=Auth.ADMIN,
+    tag="clock",
+    summary="Time zone, system time, RTC, network time and uptimes",
+)
+async def clock_get(req: Req) -> web.Response:
+    from arpi.actors.rtc_clock import GetClock
+
+    try:
+        reply = await ask_actor(
+            req.front.ctx, "clock", GetClock(), req.front.settings.ask_timeout
+        )
+    except ApiError:
+        reply = None  # no clock actor: answer from this process alone
+    if isinstance(reply, dict):
+        return ok(reply)
+    now = req.front.ctx.clock.wall().astimezone()
+    return ok(
+        {
+            "timezone": _timezone(),
+            "system": now.strftime("%Y-%m-%d %H:%M:%S %z"),
+            "hw": None,
+            "network": None,
+            "uptime": _uptime(),
+            "uptime_server": int(time.monotonic() - _STARTED),
+            "uptime_mcp": None,
+            "uptime_monitor": int(time.monotonic() - _STARTED),
+            "uptime_nginx": None,
+        }
+    )
+
+
+_CLOCK_BODY = Obj(
+    {
+        "timezone": Field(
+            "string",
+            nullable=True,
+            max_length=64,
+            pattern=r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*",
+        ),
+        "datetime": Field("string", nullable=True, max_length=40),
+    }
+)
+
+
+@route(
+    "PUT",
+    "/api/clock",
+    auth=Auth.ADMIN,
+    body=_CLOCK_BODY,
+    tag="clock",
+    summary="Set the time zone and/or the time (admin, F7)",
+    responses={200: "{}", 400: "invalid", 502: "failed", 503: "no clock"},
+)
+async def clock_put(req: Req) -> web.Response:
+    zone = req.body.get("timezone")
+    when = req.body.get("datetime")
+    if when:
+        try:
+            datetime.fromisoformat(when)
+        except ValueError:
+            raise ApiError(400, "datetime: must be an ISO date and time") from None
+    from arpi.actors.rtc_clock import SetClock
+
+    reply = await ask_actor(
+        req.front.ctx, "clock", SetClock(zone, when), req.front.settings.ask_timeout
+    )
+    if not getattr(reply, "ok", False):
+        message = getattr(reply, "message", "") or "Failed to update date/time and zone"
+        raise ApiError(502, message, message=message)
+    return ok({})
+
+
+# --- arm history ---------------------------------------------------------------
+
+_HISTORY_QUERY = {
+    "has_alert": Field("string", max_length=10),
+    "user_id": Field("integer", minimum=0, maximum=INT32),
+    "keypad_id": Field("integer", minimum=0, maximum=INT32),
+    "arm_type": Field("string", enum=("arm_away", "arm_stay", "arm_mixed", "disarm")),
+    "start": Field("string", max_length=10, pattern=r"\d{4}-\d{2}-\d{2}"),
+    "end": Field("string", max_length=10, pattern=r"\d{4}-\d{2}-\d{2}"),
+    "limit": Field("integer", minimum=0, maximum=1000, default=10),
+    "offset": Field("integer", minimum=0, maximum=INT32, default=0),
+}
+
+
+def _day(text: str | None, name: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ApiError(400, f"{name}: must be a date YYYY-MM-DD") from None
+
+
+def _history_filter(query: dict[str, Any]) -> tuple[str, list[Any]]:
+    """WHERE text and its parameters over `arm a FULL JOIN disarm d` (F5)."""
+    where: list[str] = []
+    args: list[Any] = []
+    has_alert = (query.get("has_alert") or "").lower()
+    if has_alert == "true":
+        where.append("(a.alert_id IS NOT NULL OR d.alert_id IS NOT NULL)")
+    elif has_alert == "false":
+        where.append("(a.alert_id IS NULL AND d.alert_id IS NULL)")
+    if query.get("user_id") is not None:
+        where.append("(a.user_id = %s OR d.user_id = %s)")
+        args += [query["user_id"]] * 2
+    if query.get("keypad_id") is not None:
+        where.append("(a.keypad_id = %s OR d.keypad_id = %s)")
+        args += [query["keypad_id"]] * 2
+    arm_type = query.get("arm_type")
+    if arm_type == "disarm":
+        where.append("a.id IS NULL")
+    elif arm_type:
+        where.append("a.type = %s")
+        args.append(ARM_NAME[arm_type])
+    start = _day(query.get("start"), "start")
+    end = _day(query.get("end"), "end")
+    if start is not None:
+        where.append("COALESCE(d.time, a.time) >= %s::date")
+        args.append(start)
+    if end is not None and end < date.max:
+        where.append("COALESCE(a.time, d.time) < %s::date")
+        args.append(end + timedelta(days=1))
+    return (" WHERE " + " AND ".join(where)) if where else "", args
+
+
+# XXX: these statements are plain SQL text with parameters: pypika cannot express
+# the FULL JOIN with COALESCE ordering and the optional filters readably.
+_EVENTS_FROM = "FROM arm a FULL OUTER JOIN disarm d ON d.arm_id = a.id"
+_EVENTS_SQL = (
+    "SELECT a.id, a.type, a.time, a.keypad_id, a.user_id, a.alert_id, "
+    "d.id, d.time, d.keypad_id, d.user_id, d.alert_id "
+    + _EVENTS_FROM
+    + "{where} ORDER BY d.time DESC NULLS FIRST, a.time DESC LIMIT %s OFFSET %s"
+)
+_COUNT_SQL = "SELECT count(*) " + _EVENTS_FROM + "{where}"
+_ALERTS_BY_ID_SQL = (
+    "SELECT id, start_time, end_time, silent FROM alert WHERE id = ANY(%s)"
+)
+_ARM_SENSORS_SQL = (
+    "SELECT arm_id, timestamp, sensor_id, channel, type_id, name, "
+    "COALESCE(description, name), delay, enabled FROM arm_sensor "
+    "WHERE arm_id = ANY(%s) ORDER BY timestamp, sensor_id"
+)
+
+
+def _history(cur: Any, query: dict[str, Any]) -> list[dict[str, Any]]:
+    where, args = _history_filter(query)
+    cur.execute(
+        _EVENTS_SQL.format(where=where), [*args, query["limit"], query["offset"]]
+    )
+    rows = cur.fetchall()
+    arm_ids = [r[0] for r in rows if r[0] is not None]
+    alert_ids = list({r[5] or r[10] for r in rows if (r[5] or r[10])})
+    alerts: dict[int, dict[str, Any]] = {}
+    if alert_ids:
+        cur.execute(_ALERTS_BY_ID_SQL, (alert_ids,))
+        alerts = {a["id"]: a for a in load_alerts(cur, cur.fetchall())}
+    changes: dict[int, list[dict[str, Any]]] = {}
+    if arm_ids:
+        cur.execute(_ARM_SENSORS_SQL, (arm_ids,))
+        for arm_id, stamp, *rest in cur.fetchall():
+            groups = changes.setdefault(arm_id, [])
+            text = local_time(stamp)
+            if not groups or groups[-1]["timestamp"] != text:
+                groups.append({"timestamp": text, "sensors": []})
+            sensor_id, channel, type_id, name, description, delay, enabled = rest
+            groups[-1]["sensors"].append(
+                {
+                    "sensorId": sensor_id,
+                    "channel": channel,
+                    "typeId": type_id,
+                    "name": name,
+                    "description": description,
+                    "timestamp": text,
+                    "delay": delay,
+                    "enabled": enabled,
+                }
+            )
+    events = []
+    for (
+        a_id,
+        a_type,
+        a_time,
+        a_keypad,
+        a_user,
+        a_alert,
+        d_id,
+        d_time,
+        d_keypad,
+        d_user,
+        d_alert,
+    ) in rows:
+        event: dict[str, Any] = {}
+        if a_id is not None:
+            event["arm"] = {
+                "type": ARM_VALUE[a_type],
+                "time": local_time(a_time),
+                "keypadId": a_keypad,
+                "userId": a_user,
+            }
+            event["sensorChanges"] = changes.get(a_id, [])
+        alert_id = a_alert or d_alert
+        if alert_id in alerts:
+            event["alert"] = alerts[alert_id]
+        if d_id is not None:
+            event["disarm"] = {
+                "time": local_time(d_time),
+                "keypadId": d_keypad,
+                "userId": d_user,
+            }
+        events.append(event)
+    return events
+
+
+def _history_count(cur: Any, query: dict[str, Any]) -> int:
+    where, args = _history_filter(query)
+    cur.execute(_COUNT_SQL.format(where=where), args)
+    return int(cur.fetchone()[0])
+
+
+@route(
+    "GET",
+    "/api/arms",
+    auth=Auth.USER,
+    query=_HISTORY_QUERY,
+    tag="history",
+    summary="Arm and disarm history, newest first",
+)
+async def arms(req: Req) -> web.Response:
+    query = req.query
+    _day(query.get("start"), "start"), _day(query.get("end"), "end")
+    try:
+        events = await req.front.reads.run(lambda cur: _history(cur, query))
+    except ApiError:
+        raise
+    except Exception as exc:
+        raise ApiError(503, "database not available") from exc
+    return json_response(events)
+
+
+@route(
+    "GET",
+    "/api/arms/count",
+    auth=Auth.USER,
+    query=_HISTORY_QUERY,
+    tag="history",
+    summary="How many history events match the filters",
+)
+async def arms_count(req: Req) -> web.Response:
+    query = req.query
+    _day(query.get("start"), "start"), _day(query.get("end"), "end")
+    try:
+        count = await req.front.reads.run(lambda cur: _history_count(cur, query))
+    except ApiError:
+        raise
+    except Exception as exc:
+        raise ApiError(503, "database not available") from exc
+    return ok(count)
