@@ -6,11 +6,10 @@ import asyncio
 import os
 from pathlib import Path
 
-from arpi.app import Application
 from arpi.cli._common import base_parser, settings_from_args
-from arpi.cli.main import run
 from arpi.config import default_data_dir
 from arpi.logs import configure_logging
+from arpi.sim.cli import add_arguments, run_simulator
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="real (default), manual, or fast=<factor>",
     )
+    add_arguments(parser)  # --demo, --scenario, --smtp-port, --no-console
     args = parser.parse_args(argv)
     fixed: dict[str, object] = {"simulate": True, "board": "sim"}
     if args.clock:
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         fixed["log_format"] = "console"
     settings = settings_from_args(args, **fixed)
     configure_logging(settings.log_format, settings.log_level)
-    return asyncio.run(run(settings, Application(settings)))
+    return asyncio.run(run_simulator(args, settings))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import errno
-import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,8 +17,11 @@ from aiohttp import web
 from arpi.http import routes  # noqa: F401 - importing fills the route table
 from arpi.http.errors import ApiError, error_response
 from arpi.http.front import Front
+from arpi.http.health import setup_health
+from arpi.http.logs import setup_logs
 from arpi.http.registry import FRONT, ROUTES, make_handler
 from arpi.http.settings import FrontSettings
+from arpi.http.webui import setup_webui
 
 __all__ = ["FRONT", "FrontStartError", "build_app", "start_front", "stop_front"]
 
@@ -93,7 +95,9 @@ def _cors(front: Front) -> Callable[[web.Request, _Handler], Awaitable[Any]]:
     return cors
 
 
-def build_app(ctx: Any, *, simulate: bool = False) -> web.Application:
+def build_app(
+    ctx: Any, *, simulate: bool = False, log_options: dict[str, Any] | None = None
+) -> web.Application:
     """The application for `ctx`; `app["front"]` is its `Front`.
 
     The front starts (bus subscription, emitter task) when the app starts and stops
@@ -106,13 +110,19 @@ def build_app(ctx: Any, *, simulate: bool = False) -> web.Application:
         middlewares=[_cors(front), _errors],
     )
     app[FRONT] = front
-    with warnings.catch_warnings():
-        # The health part sets this plain-string hook (its brief names it so).
-        warnings.simplefilter("ignore")
-        app["health_provider"] = None
     for spec in ROUTES:
         app.router.add_route(spec.method, spec.path, make_handler(spec))
     front.sio.attach(app, socketio_path="socket.io")
+    setup_logs(app, **(log_options or {}))
+    setup_health(app)
+    if simulate:
+        from arpi.sim.api import setup_simulator
+
+        setup_simulator(app)
+    webui_dir = getattr(getattr(ctx, "settings", None), "webui_dir", None)
+    if webui_dir is not None:
+        # Last: its catch-all must come after every other route.
+        setup_webui(app, webui_dir)
 
     async def on_startup(app: web.Application) -> None:
         await front.start()

@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 from typing import Any
 
 import structlog
 
+from arpi.actors import ActorUnavailable, AskTimeout
 from arpi.http.errors import ApiError
 
 __all__ = ["actor_alive", "ask_actor", "tell_actor"]
 
 log = structlog.get_logger("arpi.http")
-
-try:  # the actor library lands in parallel; until then nothing is reachable
-    from arpi.actors import ActorUnavailable, AskTimeout  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - only before arpi.actors exists
-
-    class ActorUnavailable(Exception):  # type: ignore[no-redef]
-        pass
-
-    class AskTimeout(Exception):  # type: ignore[no-redef]
-        pass
-
 
 def _address(ctx: Any, name: str) -> Any | None:
     directory = getattr(ctx, "directory", None)
@@ -41,15 +33,29 @@ async def ask_actor(ctx: Any, name: str, message: object, timeout: float) -> Any
     Raises ApiError(503, "<name> not available") when the actor is not running or
     does not answer within `timeout`; an exception raised by the actor's handler
     is passed on unchanged (an ApiError from the actor keeps its status).
+
+    An actor that accepts a change but acknowledges it only once it is durable
+    (the alarm) replies with a `concurrent.futures.Future`; this waits for it too,
+    so the HTTP answer never precedes the commit.
     """
+    from arpi.actors.alarm import AlarmWriteFailed
+
     address = _address(ctx, name)
     if address is None:
         raise ApiError(503, f"{name} not available")
     try:
-        return await address.ask_async(message, timeout)
+        result = await address.ask_async(message, timeout)
+        if isinstance(result, concurrent.futures.Future):
+            result = await asyncio.wait_for(
+                asyncio.shield(asyncio.wrap_future(result)), timeout
+            )
+        return result
     except (ActorUnavailable, AskTimeout, TimeoutError):
         log.warning("actor_ask_failed", actor=name, message=type(message).__name__)
         raise ApiError(503, f"{name} not available") from None
+    except AlarmWriteFailed:
+        log.error("alarm_write_failed", actor=name, message=type(message).__name__)
+        raise ApiError(503, "the change could not be stored; try again") from None
 
 
 def tell_actor(ctx: Any, name: str, message: object) -> bool:

@@ -83,7 +83,6 @@ class Front:
         )
         self.users = UserCache(self.reads)
         self.auth = AuthGate(self.tokens, self.users)
-        self.health_provider: Callable[[], Any] | None = None
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp",
             cors_allowed_origins=self._socket_origin_allowed,

@@ -10,8 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from arpi.http.errors import json_response
-from arpi.http.logs import register_route
-from arpi.http.registry import FRONT, Auth, Req, Route
+from arpi.http.registry import FRONT, Auth, Req, Route, register_route
 from arpi.ops.health import DatabaseProbe, collect_health
 
 __all__ = ["HEALTH_ROUTE", "setup_health"]

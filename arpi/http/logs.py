@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from arpi.http.errors import ApiError, error_response, json_response
-from arpi.http.registry import FRONT, Auth, Req, Route, make_handler
+from arpi.http.errors import json_response
+from arpi.http.registry import FRONT, Auth, Req, Route, register_route
 from arpi.http.schema import Field
 from arpi.logs import LEVELS, LogBuffer, log_buffer
 from arpi.ops.logstream import LogStream
 
-__all__ = ["BUFFER_KEY", "LOGS_ROUTE", "MAX_LIMIT", "register_route", "setup_logs"]
+__all__ = ["BUFFER_KEY", "LOGS_ROUTE", "MAX_LIMIT", "setup_logs"]
 
 MAX_LIMIT = 2000
 BUFFER_KEY = web.AppKey("arpi_log_buffer", LogBuffer)
@@ -40,24 +40,6 @@ LOGS_QUERY = {
         description="at most this many, the newest",
     ),
 }
-
-
-def register_route(app: web.Application, spec: Route) -> None:
-    """Add `spec` to `app` with the front's auth, query checks and token renewal.
-
-    An `ApiError` from the auth check becomes its JSON response here too, so the
-    route answers the same with or without the front's error middleware.
-    """
-    inner = make_handler(spec)
-
-    async def handler(request: web.Request) -> web.StreamResponse:
-        try:
-            return await inner(request)
-        except ApiError as exc:
-            return error_response(exc.status, exc.message, **exc.extra)
-
-    handler.__name__ = inner.__name__
-    app.router.add_route(spec.method, spec.path, handler)
 
 
 async def get_logs(req: Req) -> web.Response:

@@ -24,11 +24,19 @@ def openapi_path(path: str) -> str:
     return _PARAM.sub(lambda m: "{" + m.group(1) + "}", path)
 
 
+def document(version: str, extra: tuple[Any, ...] = ()) -> dict[str, Any]:
+    """The whole document: `ROUTES` and the app's `extra` routes."""
+    return _document(version, extra) if extra else _base_document(version)
+
+
 @lru_cache(maxsize=4)
-def document(version: str) -> dict[str, Any]:
-    """The whole document (built once per version string)."""
+def _base_document(version: str) -> dict[str, Any]:
+    return _document(version, ())
+
+
+def _document(version: str, extra: tuple[Any, ...]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
-    for spec in ROUTES:
+    for spec in (*ROUTES, *extra):
         path = openapi_path(spec.path)
         op: dict[str, Any] = {
             "operationId": f"{spec.method.lower()}_{spec.handler.__name__}",

@@ -22,7 +22,17 @@ if TYPE_CHECKING:
     from arpi.http.front import Front
     from arpi.http.tokens import Claims
 
-__all__ = ["FRONT", "ROUTES", "Auth", "Req", "Route", "make_handler", "route"]
+__all__ = [
+    "EXTRA_ROUTES",
+    "FRONT",
+    "ROUTES",
+    "Auth",
+    "Req",
+    "Route",
+    "make_handler",
+    "register_route",
+    "route",
+]
 
 
 class Auth(Enum):
@@ -51,6 +61,9 @@ class Route:
 
 ROUTES: list[Route] = []
 FRONT: web.AppKey[Any] = web.AppKey("front")  # the app's `Front`
+# Routes an app adds beyond ROUTES (operations, simulator); the OpenAPI document
+# lists them too.
+EXTRA_ROUTES: web.AppKey[list[Any]] = web.AppKey("extra_routes", list)
 
 
 def route(
@@ -163,3 +176,27 @@ def make_handler(spec: Route) -> Callable[[web.Request], Awaitable[web.StreamRes
 
     handler.__name__ = spec.handler.__name__
     return handler
+
+
+def register_route(app: web.Application, spec: Route) -> None:
+    """Add `spec` to `app` beside `ROUTES`, with the front's auth, query checks and
+    token renewal, and list it in the app's OpenAPI document.
+
+    An `ApiError` from the auth check becomes its JSON response here too, so the
+    route answers the same with or without the front's error middleware.
+    """
+    from arpi.http.errors import ApiError, error_response
+
+    inner = make_handler(spec)
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        try:
+            return await inner(request)
+        except ApiError as exc:
+            return error_response(exc.status, exc.message, **exc.extra)
+
+    handler.__name__ = inner.__name__
+    app.router.add_route(spec.method, spec.path, handler)
+    if EXTRA_ROUTES not in app:
+        app[EXTRA_ROUTES] = []
+    app[EXTRA_ROUTES].append(spec)

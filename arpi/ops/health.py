@@ -176,4 +176,7 @@ async def collect_health(
         "modem": modem,
         "dead_letters": getattr(directory, "dead_letters", 0),
     }
+    if status == "failing":
+        # Every non-2xx answer of the API carries `error`; a probe reads it first.
+        report["error"] = "failing: the alarm core, storage or database is down"
     return report, HTTP_STATUS[status]

@@ -362,12 +362,3 @@ def test_port_in_use_is_a_clear_error(ctx):
         asyncio.run(main())
     finally:
         holder.close()
-
-
-def test_health_hook(ctx):
-    async def scenario(api):
-        assert (await api.call("GET", "/api/health"))[0] == 503
-        api.front.health_provider = lambda: {"ok": True}
-        assert (await api.call("GET", "/api/health"))[:2] == (200, {"ok": True})
-
-    serve(ctx, scenario)

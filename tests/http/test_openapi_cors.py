@@ -11,6 +11,7 @@ import requests
 
 from arpi.http.app import FRONT, build_app, start_front, stop_front
 from arpi.http.openapi import document, openapi_path
+from arpi.http.registry import EXTRA_ROUTES
 from tests.http.conftest import serve
 
 
@@ -25,7 +26,7 @@ def test_document_matches_the_router(ctx):
         for route in resource:
             if route.method != "HEAD":
                 routed.add((route.method.lower(), openapi_path(path)))
-    doc = document("v")
+    doc = document("v", tuple(app.get(EXTRA_ROUTES, ())))
     documented = {(m, p) for p, ops in doc["paths"].items() for m in ops}
     assert routed == documented
     assert doc["openapi"].startswith("3.")

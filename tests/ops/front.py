@@ -12,8 +12,6 @@ import socketio
 from aiohttp import web
 
 from arpi.http.app import build_app
-from arpi.http.health import setup_health
-from arpi.http.logs import setup_logs
 from arpi.http.registry import FRONT
 from arpi.http.webui import setup_webui
 from tests.ops.conftest import ORIGIN
@@ -77,9 +75,7 @@ class Served:
 async def served(
     ctx: Any, *, webui: Any = None, ssl_context: Any = None, **log_options: Any
 ) -> AsyncIterator[Served]:
-    app = build_app(ctx)
-    setup_logs(app, **log_options)
-    setup_health(app)
+    app = build_app(ctx, log_options=log_options)
     if webui is not None:
         setup_webui(app, webui)
     runner = web.AppRunner(

@@ -92,24 +92,6 @@ async def installation(req: Req) -> web.Response:
 
 @route(
     "GET",
-    "/api/health",
-    auth=Auth.NONE,
-    summary="Health of the process",
-    responses={200: "health report", 503: "not available"},
-    tag="public",
-)
-async def health(req: Req) -> web.Response:
-    provider = req.request.app.get("health_provider") or req.front.health_provider
-    if provider is None:
-        raise ApiError(503, "health not available")
-    result: Any = provider()
-    if inspect.isawaitable(result):
-        result = await result
-    return json_response(result)
-
-
-@route(
-    "GET",
     "/api/openapi.json",
     auth=Auth.NONE,
     summary="This API as OpenAPI 3",
@@ -117,5 +99,7 @@ async def health(req: Req) -> web.Response:
 )
 async def openapi(req: Req) -> web.Response:
     from arpi.http.openapi import document
+    from arpi.http.registry import EXTRA_ROUTES
 
-    return json_response(document(req.front.settings.version))
+    extra = tuple(req.request.app.get(EXTRA_ROUTES, ()))
+    return json_response(document(req.front.settings.version, extra))
