@@ -15,6 +15,7 @@ one is stored), `health_interval` (60 s).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
@@ -25,6 +26,9 @@ from arpi.bus import UiEvent
 from arpi.db import sql
 from arpi.db.tables import option
 from arpi.drivers.gsm import GsmModem, ModemError, mask_number
+
+# How many idempotency keys of sent SMS an incarnation remembers.
+SENT_KEYS_KEPT = 512
 
 __all__ = [
     "CallReport",
@@ -41,10 +45,16 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class SendSms:
-    """Send `text` (any characters, any length) to `number`."""
+    """Send `text` (any characters, any length) to `number`.
+
+    `key` makes the send idempotent: a request whose key this incarnation already
+    sent successfully is answered from memory, not sent again (a notifier that
+    restarted while its request was still queued here asks twice).
+    """
 
     number: str
     text: str
+    key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +138,7 @@ class GsmActor(Actor):
         )
         self._interval = float(self.options.get("health_interval", 60.0))  # type: ignore[arg-type]
         self._modem: GsmModem | None = None
+        self._sent_keys: OrderedDict[str, SmsReport] = OrderedDict()
         self._healthy = True
         self._timer = None
         self._start_modem()
@@ -226,6 +237,16 @@ class GsmActor(Actor):
     # -- requests ---------------------------------------------------------------
 
     def _send_sms(self, message: SendSms) -> SmsReport:
+        if message.key is not None and message.key in self._sent_keys:
+            return self._sent_keys[message.key]
+        report = self._send_sms_now(message)
+        if report.ok and message.key is not None:
+            self._sent_keys[message.key] = report
+            while len(self._sent_keys) > SENT_KEYS_KEPT:
+                self._sent_keys.popitem(last=False)
+        return report
+
+    def _send_sms_now(self, message: SendSms) -> SmsReport:
         modem = self._ready()
         if modem is None:
             return SmsReport(False, error="modem not available")

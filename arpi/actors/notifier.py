@@ -466,7 +466,7 @@ class Notifier(Actor):
             self._failed(entry, "GSM is disabled")
             return
         if row.channel == "sms":
-            message: object = SendSms(row.address, row.body)
+            message: object = SendSms(row.address, row.body, key=f"outbox:{row.id}")
         else:
             message = PlaceCall(row.address, ALERT_TONES, self._listen)
         entry.state = "sending"

@@ -97,7 +97,9 @@ def test_modem_that_never_answers_counts_as_a_failed_try(rig):
     wait_for(lambda: outbox_rows(rig.db)[0]["attempts"] == 1)
     row = outbox_rows(rig.db)[0]
     assert row["status"] == "pending"
-    assert "no answer" in row["last_error"]
+    # The send itself times out, or the gsm actor's health check found the modem
+    # silent first and refused it: either way one failed try, kept for a retry.
+    assert "no answer" in row["last_error"] or "not available" in row["last_error"]
 
 
 def test_per_target_backoff_then_a_visible_failure(rig):
