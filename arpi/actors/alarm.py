@@ -33,11 +33,12 @@ before its write was even submitted.
 Restart. `setup` first waits (bounded) until `storage` has committed whatever an
 earlier incarnation submitted, then reads the configuration and the durable state
 on its own connection, restores the machine and submits the restore write (which
-closes stale open alert rows, `end_reason` set). A restore sounds no new siren and
-sends no notification. Commands are not sent during `setup` (siren and outputs
-start after the alarm under `core`); instead the alarm re-sends its current siren
-command and output levels whenever `siren` or `outputs` publishes
-`Lifecycle(started)`.
+closes stale open alert rows, `end_reason` set, and gives every open arm row that
+the durable state does not hold a disarm row with `reason` set, the same reasons).
+A restore sounds no new siren and sends no notification. Commands are not sent
+during `setup` (siren and outputs start after the alarm under `core`); instead the
+alarm re-sends its current siren command and output levels whenever `siren` or
+`outputs` publishes `Lifecycle(started)`.
 
 Configuration changes (`ReloadConfig`, or `ConfigChanged` on the bus for sensors,
 zones, areas, outputs, `syren/timing`, `alert/sensitivity`) are read on a helper
@@ -122,8 +123,10 @@ __all__ = [
     "CONFIG_KINDS",
     "AlarmLogic",
     "AlarmWriteFailed",
+    "ButtonResult",
     "Flush",
     "Flushed",
+    "PressButton",
     "ask_alarm",
     "ask_alarm_async",
     "load_alarm_config",
@@ -169,6 +172,28 @@ class Flushed:
     writes: int  # writes committed by this incarnation so far
 
 
+@dataclass(frozen=True, slots=True)
+class PressButton:
+    """Ask: press (`pressed` True) or release a `button` output (F19).
+
+    The reply is a `ButtonResult`, deferred like `Arm`'s until the output's new
+    state is durable (see `resolve_reply`). Pressing starts the output's run (its
+    delay and duration apply); releasing stops it.
+    """
+
+    output_id: int
+    pressed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonResult:
+    """Reply to `PressButton`. `ok` False: nothing changed; `error` says why
+    (a bad field, or no enabled button output with a channel has that id)."""
+
+    ok: bool
+    error: str | None = None
+
+
 class AlarmWriteFailed(Exception):
     """A write of the alarm failed for good (not a storage outage); see the log."""
 
@@ -211,6 +236,17 @@ class _CloseStaleAlerts(Durable):
 
     alert_ids: tuple[int, ...]
     end_time: datetime
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _CloseStaleArms(Durable):
+    """Close open arm rows that the durable state does not hold (restore): one
+    disarm row each (`disarm_ids`, same order), marked with `reason`."""
+
+    arm_ids: tuple[int, ...]
+    disarm_ids: tuple[int, ...]
+    time: datetime
     reason: str
 
 
@@ -453,6 +489,20 @@ def load_durable_state(cur: Any) -> tuple[DurableState | None, str | None]:
 def _open_alert_ids(cur: Any) -> list[int]:
     t = tables.alert
     query = sql.Q.from_(t).select(t.id).where(t.end_time.isnull()).orderby(t.id)
+    return [r["id"] for r in _rows(cur, query)]
+
+
+def _open_arm_ids(cur: Any) -> list[int]:
+    """Arm rows without a disarm row, oldest first."""
+    a, d = tables.arm, tables.disarm
+    query = (
+        sql.Q.from_(a)
+        .left_join(d)
+        .on(d.arm_id == a.id)
+        .select(a.id)
+        .where(d.id.isnull())
+        .orderby(a.id)
+    )
     return [r["id"] for r in _rows(cur, query)]
 
 
@@ -704,6 +754,17 @@ def _w_close_stale(cur: Any, e: _CloseStaleAlerts, tz: Any) -> None:
         )
 
 
+def _w_close_stale_arms(cur: Any, e: _CloseStaleArms, tz: Any) -> None:
+    for arm_id, disarm_id in zip(e.arm_ids, e.disarm_ids, strict=True):
+        _insert_once(
+            cur,
+            tables.disarm,
+            ("id", "time", "arm_id", "reason"),
+            (disarm_id, e.time, arm_id, e.reason),
+            ("id",),
+        )
+
+
 def _w_sensor_flags(cur: Any, e: RecordSensorFlags, tz: Any) -> None:
     cur.execute(
         _update(tables.sensor, ("alert", "error"), ("id",)),
@@ -782,6 +843,7 @@ _WRITERS: dict[type, Callable[[Any, Any, Any], str | None]] = {
     SetAlertSilent: _w_alert_silent,
     CloseAlert: _w_close_alert,
     _CloseStaleAlerts: _w_close_stale,
+    _CloseStaleArms: _w_close_stale_arms,
     RecordSensorFlags: _w_sensor_flags,
     RecordOutputState: _w_output_state,
     Notify: _w_notify,
@@ -823,9 +885,10 @@ class AlarmLogic(Actor):
     `settings.input_number` or 15), `barrier_timeout` (seconds to wait in setup for
     an earlier incarnation's writes, 2.0).
 
-    Replies: `Arm` -> `ArmResult`, `Disarm` -> `DisarmResult`, `Flush` -> `Flushed`,
-    each possibly deferred as a `Future` (see `resolve_reply`); `GetAlarmStatus` ->
-    `arpi.alarm.messages.AlarmStatus`. Everything else is told.
+    Replies: `Arm` -> `ArmResult`, `Disarm` -> `DisarmResult`, `PressButton` ->
+    `ButtonResult`, `Flush` -> `Flushed`, each possibly deferred as a `Future` (see
+    `resolve_reply`); `GetAlarmStatus` -> `arpi.alarm.messages.AlarmStatus`.
+    Everything else is told.
     """
 
     # -- life cycle ---------------------------------------------------------------
@@ -871,6 +934,7 @@ class AlarmLogic(Actor):
                 state, problem = load_durable_state(cur)
                 self._power = _power_source(cur)
                 open_alerts = _open_alert_ids(cur)
+                open_arms = _open_arm_ids(cur)
         finally:
             conn.close()
         if problem is not None:
@@ -882,6 +946,10 @@ class AlarmLogic(Actor):
                 tz=self._tz,
             )
         )
+        # Siren commands leave the moment the machine decides them (hot path: sample
+        # -> siren); `_apply` then skips them in the returned effects.
+        self._early: list[Command] = []
+        machine.on_command = self._early_command
         now, wall = self.ctx.clock.monotonic(), self.ctx.clock.wall()
         effects: list[Effect] = []
         keep = state.alert.id if state is not None and state.alert is not None else None
@@ -892,6 +960,19 @@ class AlarmLogic(Actor):
                 "alarm_stale_alerts_closed", alert_ids=list(stale), reason=reason
             )
             effects.append(_CloseStaleAlerts(stale, wall, reason))
+        keep_arm = state.arm_id if state is not None else None
+        stale_arms = tuple(i for i in open_arms if i != keep_arm)
+        if stale_arms:
+            # Each gets a disarm row of its own; the machine's counter moves past.
+            base = state if state is not None else DurableState()
+            first = base.next_disarm_id
+            disarm_ids = tuple(range(first, first + len(stale_arms)))
+            state = base.with_next_ids(disarm=first + len(stale_arms))
+            reason = "state_unreadable" if problem else "not_in_durable_state"
+            self.log.warning(
+                "alarm_stale_arms_closed", arm_ids=list(stale_arms), reason=reason
+            )
+            effects.append(_CloseStaleArms(stale_arms, disarm_ids, wall, reason))
         effects.extend(machine.restore(state, config, now, wall))
         self._machine = machine
         self._apply(effects)
@@ -963,6 +1044,8 @@ class AlarmLogic(Actor):
             return self._arm(message)  # type: ignore[arg-type]
         if cls is Disarm:
             return self._disarm(message)  # type: ignore[arg-type]
+        if cls is PressButton:
+            return self._press(message)  # type: ignore[arg-type]
         if cls is GetAlarmStatus:
             return machine.alarm_status(self._power)
         if cls is Flush:
@@ -1022,6 +1105,25 @@ class AlarmLogic(Actor):
             return DisarmResult(False, outcome.error)
         return self._apply(outcome.effects, reply=DisarmResult(True))
 
+    def _press(self, message: PressButton) -> object:
+        machine = self._machine
+        assert machine is not None
+        output_id, pressed = message.output_id, message.pressed
+        if not isinstance(output_id, int) or isinstance(output_id, bool):
+            return ButtonResult(False, "output_id: must be an integer")
+        if not isinstance(pressed, bool):
+            return ButtonResult(False, "pressed: must be true or false")
+        clock = self.ctx.clock
+        effects = machine.press_button(
+            output_id, pressed, clock.monotonic(), clock.wall()
+        )
+        if effects is None:
+            return ButtonResult(
+                False, f"output {output_id} is not an enabled button with a channel"
+            )
+        self.log.info("alarm_button", output_id=output_id, pressed=pressed)
+        return self._apply(effects, reply=ButtonResult(True))
+
     # -- effects ---------------------------------------------------------------------
 
     def _apply(self, effects: Iterable[Effect], reply: object = None) -> object:
@@ -1029,9 +1131,13 @@ class AlarmLogic(Actor):
         durable: list[Durable] = []
         publishes: list[Publish] = []
         flags: dict[int, int] = {}
+        early = self._early
         for effect in effects:
             if isinstance(effect, Command):
-                self._command(effect)
+                if early and early[0] is effect:
+                    early.pop(0)  # already sent by `_early_command`
+                else:
+                    self._command(effect)
             elif isinstance(effect, Publish):
                 publishes.append(effect)
             elif isinstance(effect, Durable):
@@ -1049,6 +1155,7 @@ class AlarmLogic(Actor):
                 entry = self._timers.pop(effect.token, None)
                 if entry is not None:
                     entry[1].cancel()
+        early.clear()
         if not durable and not self._writes:
             for event in publishes:
                 self.ctx.bus.publish(UiEvent(event.name, event.payload))
@@ -1065,6 +1172,10 @@ class AlarmLogic(Actor):
         if isinstance(result, Future) and result.done() and not result.exception():
             return result.result()
         return result
+
+    def _early_command(self, effect: Command) -> None:
+        self._early.append(effect)
+        self._command(effect)
 
     def _command(self, effect: Command) -> None:
         if isinstance(effect, StartSiren):

@@ -245,8 +245,8 @@ class KeypadActor(Actor):
                 self._set_beeper(message.sounding)
         elif isinstance(message, _Countdown):
             self._countdown(message.token)
-        elif _is(message, RegisterCard):
-            self._open_registration(message.user_id)  # type: ignore[attr-defined]
+        elif isinstance(message, RegisterCard):
+            self._open_registration(message.user_id)
         elif isinstance(message, _RegistrationExpired):
             self._registration_expired(message.token)
         elif isinstance(message, _CardStored):
@@ -827,15 +827,3 @@ def _tell(ref: Any, message: object) -> None:
         ref.tell(message)
     except pykka.ActorDeadError:
         pass
-
-
-def _is(message: object, cls: type) -> bool:
-    """`isinstance`, also accepting the front's stand-in class of the same name.
-
-    XXX: arpi/http/actions.py defines its own RegisterCard until it re-exports this
-    module's; remove the name match once it does.
-    """
-    return isinstance(message, cls) or (
-        type(message).__name__ == cls.__name__
-        and type(message).__module__ == "arpi.http.actions"
-    )

@@ -76,12 +76,15 @@ class SyncRtc:
 @dataclass(frozen=True, slots=True)
 class ClockSetResult:
     """`ok` only when everything asked was done. `message` is one sentence for the
-    user; `done` / `not_done` list "timezone", "system_time", "rtc"."""
+    user; `done` / `not_done` list "timezone", "system_time", "rtc". `field` is set
+    ("timezone", "datetime", or "" when neither was given) when the input was
+    refused before anything was tried: a caller's mistake, not a failure."""
 
     ok: bool
     message: str
     done: tuple[str, ...] = ()
     not_done: tuple[str, ...] = ()
+    field: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +221,7 @@ class ClockActor(Actor):
         if isinstance(message, SyncRtc):
             self._check()
             return self._status()
-        if _is(message, SetClock):
+        if isinstance(message, SetClock):
             return self._set_clock(message)
         return super().handle(message)
 
@@ -347,7 +350,9 @@ class ClockActor(Actor):
         zone_name = getattr(message, "timezone", None)
         raw_time = getattr(message, "datetime", None)
         if zone_name is None and raw_time is None:
-            return ClockSetResult(False, "nothing to change: give timezone or datetime")
+            return ClockSetResult(
+                False, "nothing to change: give timezone or datetime", field=""
+            )
         zone: TzInfo | None = None
         if zone_name is not None:
             zone = self._valid_zone(zone_name)
@@ -356,6 +361,7 @@ class ClockActor(Actor):
                     False,
                     f"timezone: unknown time zone {zone_name!r}",
                     not_done=("timezone",),
+                    field="timezone",
                 )
         when: datetime | None = None
         if raw_time is not None:
@@ -363,7 +369,10 @@ class ClockActor(Actor):
                 when = _parse_time(raw_time, zone or self._zone())
             except ValueError as exc:
                 return ClockSetResult(
-                    False, f"datetime: {exc}", not_done=("system_time",)
+                    False,
+                    f"datetime: {exc}",
+                    not_done=("system_time",),
+                    field="datetime",
                 )
 
         done: list[str] = []
@@ -442,15 +451,3 @@ def _parse_time(raw: datetime | str, zone: TzInfo) -> datetime:
 
 def _ntp_text(synced: bool | None) -> str:
     return {True: "synchronized", False: "unsynchronized", None: "unknown"}[synced]
-
-
-def _is(message: object, cls: type) -> bool:
-    """`isinstance`, also accepting the front's stand-in class of the same name.
-
-    XXX: arpi/http/actions.py defines its own SetClock until it re-exports this
-    module's; remove the name match once it does.
-    """
-    return isinstance(message, cls) or (
-        type(message).__name__ == cls.__name__
-        and type(message).__module__ == "arpi.http.actions"
-    )

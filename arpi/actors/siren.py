@@ -157,8 +157,11 @@ class Siren(Actor):
     def handle(self, message: object) -> object:
         now = self.ctx.clock.monotonic()
         if isinstance(message, StartSiren):
-            self._start(message, now=now)
+            started = self._start(message, now=now)
             self._sync(now)
+            if started is not None:
+                # Logged after the output was told: the alarm's hot path.
+                self.log.info("siren_run_started", **started)
             return None
         if isinstance(message, StopSiren):
             if self._run is not None or self._test_until is not None:
@@ -178,8 +181,7 @@ class Siren(Actor):
             return None
         if isinstance(message, GetSirenState):
             return self._state(now)
-        if type(message).__name__ == "TestSiren" and hasattr(message, "duration"):
-            # The front's own TestSiren class (arpi.http.actions) is accepted too.
+        if isinstance(message, TestSiren):
             return self._test(message.duration, now)
         return super().handle(message)
 
@@ -214,10 +216,14 @@ class Siren(Actor):
         run = state.alert.siren
         return StartSiren(run.started_at, run.silent, run.delay, run.duration, True)
 
-    def _start(self, cmd: StartSiren, *, now: float, restored: bool = False) -> None:
+    def _start(
+        self, cmd: StartSiren, *, now: float, restored: bool = False
+    ) -> dict[str, Any] | None:
+        """Adopt the run of `cmd`. A restored run is logged here; a new one returns
+        what to log (the caller logs it once the output was told), else None."""
         key = _run_key(cmd)
         if key == self._run_key:
-            return
+            return None
         clock = self.ctx.clock
         self._run = SirenSchedule.from_wall(
             cmd.alert_started_at_wall,
@@ -229,14 +235,17 @@ class Siren(Actor):
         )
         self._run_key = key
         remaining = self._run.remaining(now)
-        self.log.info(
-            "siren_restored" if restored else "siren_run_started",
-            resumed=cmd.resumed or restored,
-            silent=cmd.silent,
-            delay=cmd.delay,
-            duration=cmd.duration,
-            remaining=None if remaining is None else round(remaining, 3),
-        )
+        fields: dict[str, Any] = {
+            "resumed": cmd.resumed or restored,
+            "silent": cmd.silent,
+            "delay": cmd.delay,
+            "duration": cmd.duration,
+            "remaining": None if remaining is None else round(remaining, 3),
+        }
+        if restored:
+            self.log.info("siren_restored", **fields)
+            return None
+        return fields
 
     def _test(self, duration: object, now: float) -> SirenTestStarted:
         try:

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 from enum import Enum
@@ -76,6 +76,7 @@ from arpi.alarm.effects import (
     ArmSensorRow,
     CancelTimer,
     CloseAlert,
+    Command,
     Effect,
     EndAlertSensor,
     NotifiedSensor,
@@ -311,6 +312,13 @@ class AlarmMachine:
         self._active_changed = False
         self._error_changed = False
         self._arm_publish = False
+        self._fx_delivered = 0
+        self._fmt_last: tuple[datetime, str] | None = None
+        # Optional: called with each siren command the moment it is decided (and with
+        # every command decided before it in the same event, in order), so the actor
+        # can send it before the rest of the event (UI payloads, the durable
+        # snapshot) is built. The commands are still in the returned effects.
+        self.on_command: Callable[[Command], object] | None = None
 
     # ================================================================ queries
 
@@ -785,6 +793,7 @@ class AlarmMachine:
         self._now = now
         self._wall = wall
         self._fx = []
+        self._fx_delivered = 0
 
     def _end(self) -> list[Effect]:
         fx = self._fx
@@ -843,7 +852,14 @@ class AlarmMachine:
     def _fmt(self, moment: datetime | None) -> str | None:
         if moment is None:
             return None
-        return moment.astimezone(self._settings.tz).strftime(_TIME_FORMAT)
+        # An alert's payload formats the same instants again and again (its start
+        # is its first sensor's start): remember the last one.
+        last = self._fmt_last
+        if last is not None and last[0] == moment and last[0].tzinfo is moment.tzinfo:
+            return last[1]
+        text = moment.astimezone(self._settings.tz).strftime(_TIME_FORMAT)
+        self._fmt_last = (moment, text)
+        return text
 
     # ================================================================ internals: timers
 
@@ -1148,6 +1164,7 @@ class AlarmMachine:
             )
         )
         fx.append(StartSiren(self._wall, silent, siren_cfg.delay, siren_cfg.duration))
+        self._deliver_commands()
         self._siren_sync()
         for sensor_id, entry in sorted(
             self._entries.items(), key=lambda i: i[1].deadline
@@ -1197,6 +1214,7 @@ class AlarmMachine:
                 self._fx.append(
                     StartSiren(self._wall, False, siren_cfg.delay, siren_cfg.duration)
                 )
+                self._deliver_commands()
                 self._siren_sync()
 
     def _add_row(
@@ -1232,6 +1250,16 @@ class AlarmMachine:
             self._cancel_timer("siren")
         else:
             self._set_timer("siren", upcoming)
+
+    def _deliver_commands(self) -> None:
+        """Hand every command of this event not yet delivered to `on_command`."""
+        sink, fx = self.on_command, self._fx
+        if sink is None or fx is None:
+            return
+        for effect in fx[self._fx_delivered :]:
+            if isinstance(effect, Command):
+                sink(effect)
+        self._fx_delivered = len(fx)
 
     def _publish_siren(self, value: bool | None, *, force: bool = False) -> None:
         if force or value is not self._published_siren:

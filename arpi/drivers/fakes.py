@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +25,9 @@ __all__ = [
 ]
 
 _GPIO_PINS = range(28)
+# Levels kept per line by `FakeGpio.history`: bounded, so a simulator that runs for
+# weeks (every output write toggles the chip's clock line ~50 times) does not grow.
+HISTORY_LIMIT = 10_000
 
 
 class FakeMcp3008:
@@ -97,16 +101,19 @@ class FakeGpio:
     Edge callbacks run synchronously on the thread that changed the line. Chip
     models (`FakeDrv8860`, keypads) watch output changes through `watch_outputs`.
     An input nobody has set reads its pull level (pull-up 1, otherwise 0).
+    `output` is on the alarm's hot path (a bit-banged chip write is ~100 calls), so
+    it does the least it can: one lock, no copies.
     """
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._pins: dict[int, _Pin] = {}
         self._external: dict[int, int] = {}
-        self._watchers: list[Callable[[int, int], None]] = []
+        # Replaced (never mutated) when a watcher is added: `output` reads it unlocked.
+        self._watchers: tuple[Callable[[int, int], None], ...] = ()
         self._failing_pins: set[int] = set()
         self._failing_reads: set[int] = set()
-        self._history: dict[int, list[int]] = {}
+        self._history: dict[int, deque[int]] = {}
         self._pulled_low: set[int] = set()
 
     # -- the GpioBus protocol --------------------------------------------------
@@ -129,7 +136,10 @@ class FakeGpio:
             else:
                 level = self._external.get(pin, 1 if pull is Pull.UP else 0)
             self._pins[pin] = _Pin(direction, pull, level)
-            self._history.setdefault(pin, []).append(level)
+            history = self._history.get(pin)
+            if history is None:
+                history = self._history[pin] = deque(maxlen=HISTORY_LIMIT)
+            history.append(level)
 
     def input(self, pin: int) -> int:
         if pin in self._failing_reads:
@@ -142,19 +152,18 @@ class FakeGpio:
         return pin_state.level
 
     def output(self, pin: int, value: int) -> None:
+        # No lock: an output line has one writer (its driver's owner thread), and
+        # each step below is atomic under the GIL.
         value = 1 if value else 0
-        with self._lock:
-            pin_state = self._pins.get(pin)
-            if pin_state is None or pin_state.direction is not Direction.OUT:
-                raise BusError(f"GPIO{pin} is not set up as an output")
-            changed = pin_state.level != value
-            pin_state.level = value
-            if changed:
-                self._history[pin].append(value)
-            watchers = list(self._watchers)
-        if changed:
-            for watcher in watchers:
-                watcher(pin, value)
+        pin_state = self._pins.get(pin)
+        if pin_state is None or pin_state.direction is not Direction.OUT:
+            raise BusError(f"GPIO{pin} is not set up as an output")
+        if pin_state.level == value:
+            return
+        pin_state.level = value
+        self._history[pin].append(value)
+        for watcher in self._watchers:
+            watcher(pin, value)
 
     def add_event_detect(
         self, pin: int, edge: Edge, callback: Callable[[int], None]
@@ -211,14 +220,15 @@ class FakeGpio:
         return pin in self._pins
 
     def history(self, pin: int) -> list[int]:
-        """Every level the line has had since it was first set up."""
+        """The levels the line has had since it was first set up (the last
+        `HISTORY_LIMIT` of them)."""
         with self._lock:
             return list(self._history.get(pin, []))
 
     def watch_outputs(self, watcher: Callable[[int, int], None]) -> None:
         """Call `watcher(pin, value)` whenever an output changes level."""
         with self._lock:
-            self._watchers.append(watcher)
+            self._watchers = (*self._watchers, watcher)
 
     def fail_setup(self, pin: int, failing: bool = True) -> None:
         (self._failing_pins.add if failing else self._failing_pins.discard)(pin)
@@ -289,22 +299,29 @@ class FakeDrv8860:
                 self.fault_register |= 1 << (bit + 8)
 
     def _on_output(self, pin: int, value: int) -> None:
+        # Called for every output change of the whole GPIO bank: only rising CLOCK
+        # edges and LATCH edges mean anything to the chip. Kept cheap: a chip write
+        # is about a hundred of these on the alarm's hot path.
+        # The shift state is touched only from the writer's thread (the one owner of
+        # the chip's lines); the lock guards the fault register against `set_fault`.
+        if pin == self._clock:
+            if not value:
+                return
+            pins = self._gpio._pins
+            latch = pins.get(self._latch)
+            if latch is None or latch.level:
+                self._clocks_high += 1
+                return
+            self._clocks_low += 1
+            self._shift = ((self._shift << 1) | pins[self._din].level) & 0xFF
+            if self._out_bits:
+                self._out_bits.pop(0)
+                self._present_next()
+            return
+        if pin != self._latch:
+            return
         with self._lock:
-            latch_high = (
-                self._gpio.level(self._latch) if self._gpio.is_setup(self._latch) else 1
-            )
-            if pin == self._clock and value == 1:
-                if latch_high:
-                    self._clocks_high += 1
-                else:
-                    self._clocks_low += 1
-                    self._shift = (
-                        (self._shift << 1) | self._gpio.level(self._din)
-                    ) & 0xFF
-                    if self._out_bits:
-                        self._out_bits.pop(0)
-                        self._present_next()
-            elif pin == self._latch and value == 0:
+            if value == 0:
                 if self._clocks_high:
                     self._frames.append(self._clocks_high)
                     self._clocks_high = 0
@@ -312,7 +329,7 @@ class FakeDrv8860:
                 if len(self._frames) == 4:
                     self._command(tuple(self._frames))
                     self._frames = []
-            elif pin == self._latch and value == 1:
+            else:
                 if self._clocks_low == 8 and not self._out_bits:
                     self.register = self._shift
                     self.writes += 1

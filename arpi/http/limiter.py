@@ -12,6 +12,10 @@ Keys are short strings such as ``"source:192.0.2.7"`` or ``"user:42"``. After
 ``base_delay * factor ** n`` seconds (capped at `max_delay`) before the next attempt;
 at `lockout_after` failures the key is locked for `lockout` seconds. A success resets
 the keys it names. Failures are forgotten `forget_after` seconds after the last one.
+
+Lockouts can outlive the process: `on_lockout` is told of every lockout that starts
+(the owner stores it, off the caller's path), and `restore_lockout` puts a stored
+one back after a restart. Plain failures and delays are kept in memory only.
 """
 
 from __future__ import annotations
@@ -20,12 +24,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
 from arpi.clock import Clock
 
-__all__ = ["AttemptLimiter", "LimiterEvent", "LimiterPolicy", "Verdict"]
+__all__ = ["AttemptLimiter", "LimiterEvent", "LimiterPolicy", "Lockout", "Verdict"]
 
 log = structlog.get_logger("arpi.auth")
 
@@ -62,6 +67,15 @@ class LimiterEvent:
     what: str
 
 
+@dataclass(frozen=True, slots=True)
+class Lockout:
+    """A lockout that just started: `key` is refused for `seconds` from now."""
+
+    key: str
+    failures: int
+    seconds: float
+
+
 @dataclass(slots=True)
 class _Entry:
     failures: int = 0
@@ -76,6 +90,8 @@ class AttemptLimiter:
     `on_event` (optional) is called after the lock is released with a
     `LimiterEvent` for every failure, lockout and refused attempt; it runs on the
     caller's thread and must not block (the front posts it to its event loop).
+    `on_lockout` (optional) is called the same way with a `Lockout` each time a
+    failure (re)starts a lockout, so the owner can make it durable.
     """
 
     def __init__(
@@ -84,10 +100,12 @@ class AttemptLimiter:
         policy: LimiterPolicy | None = None,
         on_event: Callable[[LimiterEvent], object] | None = None,
         name: str = "login",
+        on_lockout: Callable[[Lockout], object] | None = None,
     ) -> None:
         self._clock = clock
         self.policy = policy or LimiterPolicy()
         self._on_event = on_event
+        self._on_lockout = on_lockout
         self._name = name
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()
@@ -124,6 +142,7 @@ class AttemptLimiter:
         """Record a wrong code for every key; return the wait that now applies."""
         now = self._clock.monotonic()
         events: list[LimiterEvent] = []
+        lockouts: list[Lockout] = []
         worst = Verdict(True)
         p = self.policy
         with self._lock:
@@ -141,6 +160,7 @@ class AttemptLimiter:
                     entry.blocked_until = now + p.lockout
                     entry.locked = True
                     kind = "lockout" if entry.failures == p.lockout_after else kind
+                    lockouts.append(Lockout(key, entry.failures, p.lockout))
                 elif entry.failures > p.free_failures:
                     step = entry.failures - p.free_failures - 1
                     delay = min(p.max_delay, p.base_delay * p.factor**step)
@@ -159,7 +179,29 @@ class AttemptLimiter:
                 retry_after=round(event.retry_after, 1),
             )
             self._emit(event)
+        for lockout in lockouts:
+            self._call(self._on_lockout, lockout)
         return worst
+
+    def restore_lockout(self, key: str, seconds: float, failures: int) -> None:
+        """Lock `key` for `seconds` from now (a stored lockout, after a restart).
+
+        A lockout already running for longer is kept. Nothing is reported: this is
+        the same lockout, not a new one. Any thread.
+        """
+        if seconds <= 0:
+            return
+        now = self._clock.monotonic()
+        with self._lock:
+            entry = self._live_entry(key, now)
+            if entry is None:
+                entry = self._entries[key] = _Entry()
+                self._trim()
+            self._entries.move_to_end(key)
+            entry.failures = max(entry.failures, failures)
+            entry.last_failure = now
+            entry.blocked_until = max(entry.blocked_until, now + seconds)
+            entry.locked = True
 
     def success(self, *keys: str) -> None:
         """Forget the failures of these keys (call only after `check` allowed)."""
@@ -191,9 +233,13 @@ class AttemptLimiter:
             self._entries.popitem(last=False)
 
     def _emit(self, event: LimiterEvent) -> None:
-        if self._on_event is None:
+        self._call(self._on_event, event)
+
+    @staticmethod
+    def _call(callback: Callable[[Any], object] | None, value: object) -> None:
+        if callback is None:
             return
         try:
-            self._on_event(event)
+            callback(value)
         except Exception:
             log.exception("limiter_event_callback_failed")

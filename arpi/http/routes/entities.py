@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 from pypika import Table
 
+from arpi.http.asks import ask_actor
 from arpi.http.entities import (
     AREA,
     KEYPAD,
@@ -587,26 +588,83 @@ async def sensor_delete(req: Req) -> web.Response:
     return no_change()
 
 
+def _bank_names(ctx: Any) -> list[str]:
+    """Every sensor bank the process has: those in the directory, and the layout
+    the settings give (as `arpi.tree` builds it), so a bank that is restarting
+    right now is still asked (and reported as not answering)."""
+    import re
+
+    from arpi.actors.sensor_bank import bank_name
+    from arpi.drivers import HardwareConfig
+
+    names = {n for n in ctx.directory.names() if re.fullmatch(r"sensors\d+", n)}
+    try:
+        config = HardwareConfig.from_settings(ctx.settings)
+    except (ValueError, TypeError):
+        return sorted(names)
+    board = config.simulated_board if config.board == "simulated" else int(config.board)
+    names.update(bank_name(i) for i in range(2 if board == 3 else 1))
+    return sorted(names)
+
+
+async def _reset_references(
+    req: Req, sensor_ids: tuple[int, ...] | None
+) -> web.Response:
+    """Ask every sensor bank to recalibrate (F18) and answer with the merged result.
+
+    200 `{"calibrated": {id: reference}, "refused": {}}` when every line asked was
+    calibrated (a sensor that uses no reference is simply not listed); 409 with the
+    same keys and `error` when a bank refused a line (active, faulted, unstable:
+    it keeps its old reference); 503 with `unanswered` banks when a bank is down or
+    silent (the others' results are still included).
+    """
+    from arpi.actors.sensor_bank import reset_references_async
+
+    await _read(req, guard_disarmed)
+    front = req.front
+    names = _bank_names(front.ctx)
+    results = await reset_references_async(
+        front.ctx.directory, names, sensor_ids, front.settings.ask_timeout
+    )
+    calibrated: dict[str, float] = {}
+    refused: dict[str, str] = {}
+    unanswered = []
+    for name, result in results.items():
+        if result is None:
+            unanswered.append(name)
+            continue
+        calibrated.update({str(k): v for k, v in sorted(result.calibrated.items())})
+        refused.update({str(k): v for k, v in sorted(result.refused.items())})
+    body = {"calibrated": calibrated, "refused": refused}
+    if unanswered or not names:
+        raise ApiError(503, "sensors not available", unanswered=unanswered, **body)
+    if refused:
+        reasons = "; ".join(f"sensor {k}: {v}" for k, v in refused.items())
+        raise ApiError(409, f"References not reset: {reasons}", **body)
+    return ok(body)
+
+
+_RESET_RESPONSES = {
+    200: "{calibrated, refused}",
+    404: "unknown",
+    409: "armed, or a line refused (it keeps its old reference)",
+    503: "a sensor bank is not available",
+}
+
+
 @route(
     "PUT",
     f"/api/sensor/{ID}/reset-reference",
     auth=Auth.ADMIN,
     tag="sensors",
-    summary="Forget the calibration of one sensor",
-    responses={200: "{}", 404: "unknown", 409: "armed"},
+    summary="Recalibrate the reference of one sensor",
+    responses=_RESET_RESPONSES,
 )
 async def sensor_reset_reference(req: Req) -> web.Response:
     ident = req.id(what="Sensor")
-
-    def write(cur: Any) -> None:
-        if not _exists(cur, "sensor", ident):
-            raise ApiError(404, "Sensor not found")
-        guard_disarmed(cur)
-        SENSOR.update(cur, ident, {"reference_value": None})
-
-    await req.front.store.transact(write)
-    config_changed(req.front, "sensors")
-    return ok({})
+    if not await _read(req, lambda cur: _exists(cur, "sensor", ident)):
+        raise ApiError(404, "Sensor not found")
+    return await _reset_references(req, (ident,))
 
 
 @route(
@@ -614,18 +672,11 @@ async def sensor_reset_reference(req: Req) -> web.Response:
     "/api/sensors/reset-references",
     auth=Auth.ADMIN,
     tag="sensors",
-    summary="Forget the calibration of every sensor",
-    responses={200: "{}", 409: "armed"},
+    summary="Recalibrate the reference of every sensor that uses one",
+    responses=_RESET_RESPONSES,
 )
 async def sensors_reset_references(req: Req) -> web.Response:
-    def write(cur: Any) -> None:
-        guard_disarmed(cur)
-        t = SENSOR.table
-        cur.execute(str(Q.update(t).set(t.reference_value, None)))
-
-    await req.front.store.transact(write)
-    config_changed(req.front, "sensors")
-    return ok({})
+    return await _reset_references(req, None)
 
 
 @route(
@@ -866,16 +917,29 @@ async def output_delete(req: Req) -> web.Response:
 
 
 async def _button(req: Req, pressed: bool) -> web.Response:
+    """Press or release a button output through the alarm (F19: only buttons).
+
+    200 `{}` once the output's new state is durable; 404 unknown id; 409 not a
+    button, or a button the alarm cannot drive (disabled, no channel); 503 alarm
+    down.
+    """
+    from arpi.actors.alarm import PressButton
+
     ident = req.id(what="Output")
     row = await _read(req, lambda cur: OUTPUT.fetch_one(cur, ident))
     if row is None:
         raise ApiError(404, "Output not found")
     if row["triggerType"] != "button":
         raise ApiError(409, "Only buttons can be activated manually")
-    # XXX: button outputs are driven by the alarm machine (`press_button`), but the
-    # alarm actor has no message for a button press yet; until it has one this
-    # answers 503 rather than pretending the output switched.
-    raise ApiError(503, "button outputs not available")
+    result = await ask_actor(
+        req.front.ctx,
+        "alarm",
+        PressButton(ident, pressed),
+        req.front.settings.ask_timeout,
+    )
+    if not getattr(result, "ok", False):
+        raise ApiError(409, str(getattr(result, "error", None) or "refused"))
+    return ok({})
 
 
 @route(
@@ -884,7 +948,7 @@ async def _button(req: Req, pressed: bool) -> web.Response:
     auth=Auth.USER,
     tag="outputs",
     summary="Press a button output",
-    responses={200: "{}", 404: "unknown", 409: "not a button", 503: "no outputs"},
+    responses={200: "{}", 404: "unknown", 409: "not a button", 503: "no alarm"},
 )
 async def output_activate(req: Req) -> web.Response:
     return await _button(req, True)
@@ -896,7 +960,7 @@ async def output_activate(req: Req) -> web.Response:
     auth=Auth.USER,
     tag="outputs",
     summary="Release a button output",
-    responses={200: "{}", 404: "unknown", 409: "not a button", 503: "no outputs"},
+    responses={200: "{}", 404: "unknown", 409: "not a button", 503: "no alarm"},
 )
 async def output_deactivate(req: Req) -> web.Response:
     return await _button(req, False)

@@ -360,14 +360,33 @@ def _uptime() -> int | None:
         return None
 
 
+def _uptimes() -> dict[str, int | None]:
+    process = int(time.monotonic() - _STARTED)
+    return {
+        "uptime": _uptime(),
+        "uptime_server": process,
+        "uptime_mcp": None,
+        "uptime_monitor": process,
+        "uptime_nginx": None,
+    }
+
+
 @route(
     "GET",
     "/api/clock",
     auth=Auth.ADMIN,
     tag="clock",
     summary="Time zone, system time, RTC, network time and uptimes",
+    responses={
+        200: "reference 2.9 keys, plus the clock actor's ntp, difference, warning"
+    },
 )
 async def clock_get(req: Req) -> web.Response:
+    """The reference shape (timezone, system, hw, network, uptimes) from the `clock`
+    actor's `GetClock()` plus what it adds (`ntp`, `difference`, `warning`). When
+    the actor is down this process answers alone: `hw` and `network` null and
+    `warning` saying so (never a 503: the page must still show the system time).
+    """
     from arpi.actors.rtc_clock import GetClock
 
     try:
@@ -375,9 +394,9 @@ async def clock_get(req: Req) -> web.Response:
             req.front.ctx, "clock", GetClock(), req.front.settings.ask_timeout
         )
     except ApiError:
-        reply = None  # no clock actor: answer from this process alone
+        reply = None
     if isinstance(reply, dict):
-        return ok(reply)
+        return ok({**reply, **_uptimes()})
     now = req.front.ctx.clock.wall().astimezone()
     return ok(
         {
@@ -385,11 +404,10 @@ async def clock_get(req: Req) -> web.Response:
             "system": now.strftime("%Y-%m-%d %H:%M:%S %z"),
             "hw": None,
             "network": None,
-            "uptime": _uptime(),
-            "uptime_server": int(time.monotonic() - _STARTED),
-            "uptime_mcp": None,
-            "uptime_monitor": int(time.monotonic() - _STARTED),
-            "uptime_nginx": None,
+            **_uptimes(),
+            "ntp": "unknown",
+            "difference": None,
+            "warning": "the clock component is not running",
         }
     )
 
@@ -405,6 +423,18 @@ _CLOCK_BODY = Obj(
         "datetime": Field("string", nullable=True, max_length=40),
     }
 )
+_CLOCK_FAILED = "Failed to update date/time and zone"
+
+
+def _check_zone(name: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if ".." in name.split("/"):
+        raise ApiError(400, f"timezone: unknown time zone {name!r}")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ApiError(400, f"timezone: unknown time zone {name!r}") from None
 
 
 @route(
@@ -414,25 +444,56 @@ _CLOCK_BODY = Obj(
     body=_CLOCK_BODY,
     tag="clock",
     summary="Set the time zone and/or the time (admin, F7)",
-    responses={200: "{}", 400: "invalid", 502: "failed", 503: "no clock"},
+    responses={
+        200: "{} (everything asked was done)",
+        400: "invalid input, naming the field",
+        502: "not (fully) done: {error, message, done, not_done} (F20)",
+        503: "no clock",
+    },
 )
 async def clock_put(req: Req) -> web.Response:
+    """Ask the `clock` actor to set the zone and/or the time (F20: honest result).
+
+    400 names the bad field (`timezone`, `datetime`, or both when neither is
+    given). When the actor could not do all of it (`ClockSetResult.ok` False: a
+    simulated board, a failing `timedatectl`, an RTC that cannot be written) the
+    answer is 502: the request was fine but the part that carries it out (the
+    clock component and the system) failed. 500 stays reserved for faults of the
+    front itself; the ArPI UI treats 502 as it treats the reference's 500 (it
+    rethrows both, reference 2.0). The body says what was done and what not:
+    `{"error": <why>, "message": <why>, "done": [...], "not_done": [...]}`.
+    """
     zone = req.body.get("timezone")
     when = req.body.get("datetime")
+    if not zone and not when:
+        raise ApiError(400, "timezone, datetime: give at least one of them")
+    if zone:
+        _check_zone(zone)
     if when:
         try:
-            datetime.fromisoformat(when)
+            datetime.fromisoformat(when.strip())
         except ValueError:
             raise ApiError(400, "datetime: must be an ISO date and time") from None
     from arpi.actors.rtc_clock import SetClock
 
     reply = await ask_actor(
-        req.front.ctx, "clock", SetClock(zone, when), req.front.settings.ask_timeout
+        req.front.ctx,
+        "clock",
+        SetClock(zone or None, when or None),
+        req.front.settings.ask_timeout,
     )
-    if not getattr(reply, "ok", False):
-        message = getattr(reply, "message", "") or "Failed to update date/time and zone"
-        raise ApiError(502, message, message=message)
-    return ok({})
+    if getattr(reply, "ok", False):
+        return ok({})
+    message = str(getattr(reply, "message", "") or _CLOCK_FAILED)
+    if getattr(reply, "field", None) is not None:
+        raise ApiError(400, message)
+    raise ApiError(
+        502,
+        message,
+        message=message,
+        done=list(getattr(reply, "done", ())),
+        not_done=list(getattr(reply, "not_done", ())),
+    )
 
 
 # --- arm history ---------------------------------------------------------------
