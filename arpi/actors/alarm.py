@@ -525,14 +525,55 @@ def write_effects(
     Raises psycopg2 errors for everything else. Blocks on the database.
     """
     queued: list[str] = []
+    batched = _Batched(cur)
     for effect in effects:
         writer = _WRITERS.get(type(effect))
         if writer is None:
             raise TypeError(f"no writer for {type(effect).__name__}")
-        result = writer(cur, effect, tz)
+        result = writer(batched, effect, tz)
         if result:
             queued.append(result)
+    batched.flush()
     return queued
+
+
+class _Batched:
+    """A cursor that sends statements whose results nobody reads together.
+
+    `defer(text, params)` queues a statement; the queue goes to the server in one
+    round trip with the next `execute` (whose result, the last one, is what
+    `rowcount` / `fetch*` then give) or with `flush()`. Parameters are bound by
+    psycopg2 exactly as `execute` binds them (`mogrify`). An error in a deferred
+    statement is raised by that later call, inside the same transaction. An arm
+    writes seven statements: two round trips instead of seven, and fewer GIL
+    handoffs on the storage thread while the alarm's hot path runs.
+    """
+
+    __slots__ = ("_cur", "_pending")
+
+    def __init__(self, cur: Any) -> None:
+        self._cur = cur
+        self._pending: list[bytes] = []
+
+    def defer(self, text: str, params: Any = None) -> None:
+        self._pending.append(self._cur.mogrify(text, params))
+
+    def execute(self, text: str, params: Any = None) -> None:
+        if not self._pending:
+            self._cur.execute(text, params)
+            return
+        self._pending.append(self._cur.mogrify(text, params))
+        self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            statements, self._pending = self._pending, []
+            self._cur.execute(b";\n".join(statements))
+
+    def __getattr__(self, name: str) -> Any:
+        # Anything else (fetchall, rowcount, mogrify, ...) sees every statement.
+        self.flush()
+        return getattr(self._cur, name)
 
 
 # SQL text is built with pypika once per statement shape and cached: building it
@@ -570,7 +611,7 @@ def _update(
 
 
 def _w_area(cur: Any, e: RecordAreaState, tz: Any) -> None:
-    cur.execute(
+    cur.defer(
         _update(tables.area, ("arm_state",), ("id",)), (_DB_ARM[e.arm_state], e.area_id)
     )
 
@@ -612,9 +653,7 @@ def _w_arm(cur: Any, e: RecordArm, tz: Any) -> None:
 
 
 def _w_arm_type(cur: Any, e: UpdateArmType, tz: Any) -> None:
-    cur.execute(
-        _update(tables.arm, ("type",), ("id",)), (_DB_ARM[e.arm_type], e.arm_id)
-    )
+    cur.defer(_update(tables.arm, ("type",), ("id",)), (_DB_ARM[e.arm_type], e.arm_id))
 
 
 _ARM_SENSOR_COLUMNS = (
@@ -656,7 +695,7 @@ def _w_arm_sensors(cur: Any, e: RecordArmSensors, tz: Any) -> None:
             row.enabled,
             row.bypassed,
         ]
-    cur.execute(_text(("arm_sensor", len(e.sensors)), build), params)
+    cur.defer(_text(("arm_sensor", len(e.sensors)), build), params)
 
 
 def _w_disarm(cur: Any, e: RecordDisarm, tz: Any) -> None:
@@ -678,7 +717,7 @@ def _w_open_alert(cur: Any, e: OpenAlert, tz: Any) -> None:
         ("id",),
     )
     if e.arm_id is not None:
-        cur.execute(_update(tables.arm, ("alert_id",), ("id",)), (e.alert_id, e.arm_id))
+        cur.defer(_update(tables.arm, ("alert_id",), ("id",)), (e.alert_id, e.arm_id))
 
 
 def _w_alert_sensor(cur: Any, e: AddAlertSensor, tz: Any) -> None:
@@ -721,22 +760,22 @@ def _w_alert_sensor(cur: Any, e: AddAlertSensor, tz: Any) -> None:
 
 
 def _w_end_alert_sensor(cur: Any, e: EndAlertSensor, tz: Any) -> None:
-    cur.execute(
+    cur.defer(
         _update(tables.alert_sensor, ("end_time",), ("alert_id", "sensor_id")),
         (e.end_time, e.alert_id, e.sensor_id),
     )
 
 
 def _w_alert_silent(cur: Any, e: SetAlertSilent, tz: Any) -> None:
-    cur.execute(_update(tables.alert, ("silent",), ("id",)), (e.silent, e.alert_id))
+    cur.defer(_update(tables.alert, ("silent",), ("id",)), (e.silent, e.alert_id))
 
 
 def _w_close_alert(cur: Any, e: CloseAlert, tz: Any) -> None:
-    cur.execute(
+    cur.defer(
         _update(tables.alert, ("end_time",), ("id",), open_only=True),
         (e.end_time, e.alert_id),
     )
-    cur.execute(
+    cur.defer(
         _update(tables.alert_sensor, ("end_time",), ("alert_id",), open_only=True),
         (e.end_time, e.alert_id),
     )
@@ -766,14 +805,14 @@ def _w_close_stale_arms(cur: Any, e: _CloseStaleArms, tz: Any) -> None:
 
 
 def _w_sensor_flags(cur: Any, e: RecordSensorFlags, tz: Any) -> None:
-    cur.execute(
+    cur.defer(
         _update(tables.sensor, ("alert", "error"), ("id",)),
         (e.alert, e.error, e.sensor_id),
     )
 
 
 def _w_output_state(cur: Any, e: RecordOutputState, tz: Any) -> None:
-    cur.execute(_update(tables.output, ("state",), ("id",)), (e.state, e.output_id))
+    cur.defer(_update(tables.output, ("state",), ("id",)), (e.state, e.output_id))
 
 
 def _w_notify(cur: Any, e: Notify, tz: Any) -> str | None:

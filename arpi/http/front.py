@@ -40,6 +40,7 @@ from arpi.http.asks import ask_actor
 from arpi.http.auth import AuthGate, UserCache
 from arpi.http.errors import ApiError, dumps
 from arpi.http.limiter import AttemptLimiter, LimiterEvent
+from arpi.http.lockouts import LockoutStore
 from arpi.http.origins import OriginPolicy, origin_of
 from arpi.http.readpool import ReadPool
 from arpi.http.settings import FrontSettings
@@ -76,7 +77,10 @@ class Front:
         self.simulate = simulate
         self.tokens = TokenIssuer(settings.secret, ctx.clock)
         self.origins = OriginPolicy(settings.cors_origins)
-        self.limiter = AttemptLimiter(ctx.clock, on_event=self._limiter_event)
+        self.lockouts = LockoutStore(ctx)
+        self.limiter = AttemptLimiter(
+            ctx.clock, on_event=self._limiter_event, on_lockout=self.lockouts.started
+        )
         self.reads = ReadPool(ctx.db.connect, settings.read_pool_size)
         self.store = Store(
             ctx, timeout=max(settings.ask_timeout, 10.0), on_write=self.wrote
@@ -126,6 +130,7 @@ class Front:
             await self.users.reload()
         except ApiError:
             log.warning("user_cache_not_loaded")
+        await self.lockouts.restore(self.limiter, self.reads)  # F8: survive restarts
         await self.prime_state()
 
     async def stop(self) -> None:
