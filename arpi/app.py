@@ -53,6 +53,7 @@ class Application:
         self._guard = ShutdownGuard(
             self.settings.shutdown_deadline + 5.0, before_exit=self._before_hard_exit
         )
+
     extra_front_setup: list[Any] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -61,7 +62,6 @@ class Application:
         from arpi.context import Context
         from arpi.db.errors import DatabaseSetupError
         from arpi.db.lifecycle import open_database
-
         from arpi.ops.sdnotify import SystemdNotifier
 
         if self._stopping is None:
@@ -79,7 +79,8 @@ class Application:
             probe.unlink()
         except OSError as exc:
             raise StartupError(
-                f"the data directory {settings.data_dir} is not writable: {exc.strerror}"
+                f"the data directory {settings.data_dir} is not writable: "
+                f"{exc.strerror}"
             ) from None
         settings = self.settings = ensure_secret(settings)
         if self.clock is None:

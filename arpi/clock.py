@@ -12,7 +12,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import structlog
@@ -167,7 +167,7 @@ class RealClock(_ThreadedClock):
         return time.monotonic()
 
     def wall(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class FastClock(_ThreadedClock):
@@ -178,7 +178,7 @@ class FastClock(_ThreadedClock):
             raise ValueError("the fast clock factor must be positive")
         self.factor = factor
         self._mono0 = time.monotonic()
-        self._wall0 = datetime.now(timezone.utc)
+        self._wall0 = datetime.now(UTC)
         super().__init__()
 
     def monotonic(self) -> float:
@@ -205,7 +205,7 @@ class ManualClock:
     ) -> None:
         self._now = start
         self._mono0 = start
-        self._wall0 = wall or datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+        self._wall0 = wall or datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
         self._timers = _TimerQueue()
         self._lock = threading.RLock()
 
@@ -251,7 +251,7 @@ def clock_from_spec(spec: str) -> Clock:
     if spec == "real":
         return RealClock()
     if spec == "manual":
-        return ManualClock(start=time.monotonic(), wall=datetime.now(timezone.utc))
+        return ManualClock(start=time.monotonic(), wall=datetime.now(UTC))
     if spec.startswith("fast="):
         try:
             factor = float(spec.removeprefix("fast="))

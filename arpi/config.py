@@ -81,13 +81,17 @@ class Settings:
         _check_range("port", self.port, 0, 65535)
         _check_range("simulated_board", self.simulated_board, 2, 3)
         if self.rtc_chip not in ("ds1307", "ds3231"):
-            raise ConfigError(f"rtc_chip must be ds1307 or ds3231, got {self.rtc_chip!r}")
+            raise ConfigError(
+                f"rtc_chip must be ds1307 or ds3231, got {self.rtc_chip!r}"
+            )
         _check_range("input_number", self.input_number, 1, 16)
         _check_range("output_number", self.output_number, 1, 8)
         _check_range("sample_rate", self.sample_rate, 1, 200)
         _check_range("gsm_baud", self.gsm_baud, 1200, 921600)
         if self.log_format not in ("json", "console"):
-            raise ConfigError(f"log_format must be json or console, got {self.log_format!r}")
+            raise ConfigError(
+                f"log_format must be json or console, got {self.log_format!r}"
+            )
         if self.log_level not in ("debug", "info", "warning", "error", "critical"):
             raise ConfigError(f"log_level is not a level name: {self.log_level!r}")
         if (self.tls_cert is None) != (self.tls_key is None):
@@ -156,7 +160,9 @@ def load_settings(
     known = {f.name: f for f in fields(Settings)}
     values: dict[str, Any] = {}
 
-    config_file = config_file or (Path(env["ARPI_CONFIG"]) if env.get("ARPI_CONFIG") else None)
+    config_file = config_file or (
+        Path(env["ARPI_CONFIG"]) if env.get("ARPI_CONFIG") else None
+    )
     if config_file is not None:
         try:
             data = tomllib.loads(Path(config_file).read_text())

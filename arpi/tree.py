@@ -20,8 +20,9 @@ from arpi.config import Settings
 __all__ = ["build_tree"]
 
 # Anything touching hardware or the database restarts with a growing delay.
-DEVICE_BACKOFF = Backoff(initial=0.5, maximum=30.0, factor=2.0, jitter=0.2,
-                         reset_after=60.0)
+DEVICE_BACKOFF = Backoff(
+    initial=0.5, maximum=30.0, factor=2.0, jitter=0.2, reset_after=60.0
+)
 
 
 def build_tree(
@@ -71,8 +72,9 @@ def build_tree(
 
 # The alarm, its siren and the output chip must come back at once after a crash;
 # the short backoff only keeps a broken database from spinning the supervisor.
-CORE_BACKOFF = Backoff(initial=0.05, maximum=5.0, factor=2.0, jitter=0.2,
-                       reset_after=60.0)
+CORE_BACKOFF = Backoff(
+    initial=0.05, maximum=5.0, factor=2.0, jitter=0.2, reset_after=60.0
+)
 
 
 def _core_children(settings: Settings) -> list[ChildSpec]:
