@@ -44,6 +44,7 @@ class Application:
     _exit_code: int = 0
     listen_socket: socket.socket | None = None
     notifier: Any = None
+    ssl_context: Any = None
     _feeder: Any = None
     _guard: Any = None
 
@@ -86,6 +87,12 @@ class Application:
         if self.clock is None:
             self.clock = clock_from_spec(settings.clock)
 
+        from arpi.ops.tls import TlsConfigError, ssl_context_from_settings
+
+        try:
+            self.ssl_context = ssl_context_from_settings(settings)
+        except TlsConfigError as exc:
+            raise StartupError(str(exc)) from None
         self.listen_socket = _listen(settings.host, settings.port)
         try:
             db, self._close_db = await asyncio.to_thread(open_database, settings)
@@ -125,9 +132,10 @@ class Application:
 
             self._feeder = WatchdogFeeder(self.notifier, self.ctx.directory, loop=loop)
             self._feeder.start()
+        scheme = "https" if self.ssl_context is not None else "http"
         log.info(
             "arpi_ready",
-            url=f"http://{settings.host}:{self.port}/",
+            url=f"{scheme}://{settings.host}:{self.port}/",
             simulate=settings.simulate,
             board=settings.board,
         )
@@ -150,7 +158,9 @@ class Application:
             self.ctx,
             name="root",
             strategy=Strategy.ONE_FOR_ONE,
-            children=build_tree(self.settings, sock=self.listen_socket),
+            children=build_tree(
+                self.settings, sock=self.listen_socket, ssl_context=self.ssl_context
+            ),
             intensity=3,
             period=30.0,
             on_escalate=escalate,

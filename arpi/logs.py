@@ -40,6 +40,8 @@ _SECRET_KEY = re.compile(
 )
 _PHONE_KEY = re.compile(r"(phone|msisdn|caller|callee|recipient)", re.I)
 _JWT = re.compile(r"eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]{5,}")
+# Whatever follows "Bearer" is a credential, even cut short inside an error text.
+_BEARER = re.compile(r"(Bearer\s+)[^\s'\"]+", re.IGNORECASE)
 _LONG_DIGITS = re.compile(r"\+\d[\d \-]{6,}\d")
 _MASK = "******"
 
@@ -55,6 +57,7 @@ def mask_phone(number: str) -> str:
 
 def _scrub_text(text: str) -> str:
     text = _JWT.sub(_MASK, text)
+    text = _BEARER.sub(lambda m: m.group(1) + _MASK, text)
     return _LONG_DIGITS.sub(lambda m: mask_phone(m.group(0)), text)
 
 

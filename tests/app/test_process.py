@@ -66,6 +66,7 @@ def test_simulator_starts_serves_and_stops_cleanly_on_sigint(tmp_path):
     data_dir = tmp_path / "data"
     proc = _start(tmp_path, "--data-dir", str(data_dir), "--port", str(port))
     try:
+
         def version():
             try:
                 return _get(f"http://127.0.0.1:{port}/api/version")
@@ -130,3 +131,66 @@ def test_startup_problems_end_with_one_clear_line(tmp_path, case, expected):
     assert len(errors) == 1, output
     assert expected.lower() in json.dumps(errors[0]).lower(), output
     assert not _postgres_of(data_dir)
+
+
+def test_https_with_a_configured_certificate(tmp_path):
+    import datetime as dt
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    port = _free_port()
+    data_dir = tmp_path / "data"
+    proc = _start(
+        tmp_path,
+        "--data-dir",
+        str(data_dir),
+        "--port",
+        str(port),
+        "--no-console",
+        env={"ARPI_TLS_CERT": str(cert_file), "ARPI_TLS_KEY": str(key_file)},
+    )
+    context = ssl.create_default_context(cafile=str(cert_file))
+    context.check_hostname = False
+    try:
+
+        def version():
+            try:
+                with urllib.request.urlopen(
+                    f"https://127.0.0.1:{port}/api/version", timeout=5, context=context
+                ) as response:
+                    return response.status
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read()
+                return None
+
+        assert wait_for(version, timeout=60, what="HTTPS to answer") == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, output
