@@ -140,8 +140,9 @@ async def start_front(
 ) -> web.AppRunner:
     """Serve the front on `host:port` (0 = any free port). Runs on the loop.
 
-    Returns the runner (`runner.app[FRONT]` is the Front); its bound port is `runner.addresses[0][1]`. Raises
-    FrontStartError naming the address when it cannot listen (port in use).
+    Returns the runner (`runner.app[FRONT]` is the Front); its bound port is
+    `runner.addresses[0][1]`. Raises FrontStartError naming the address when it
+    cannot listen (port in use).
     """
     app = build_app(ctx, simulate=simulate)
     runner = web.AppRunner(

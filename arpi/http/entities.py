@@ -94,7 +94,8 @@ class Entity:
         return str(self.select().where(self.table.id == P))
 
     def to_json(self, row: Sequence[Any]) -> dict[str, Any]:
-        out = dict(zip(self.keys, row))
+        # `hidden` columns follow the keys and are dropped here: not strict.
+        out = dict(zip(self.keys, row, strict=False))
         for col, fn in self.convert.items():
             key = camel(col)
             out[key] = fn(out[key])
@@ -106,7 +107,7 @@ class Entity:
         cur.execute(sql or self.list_sql(), args)
         keys = self.keys
         if not self.convert and not self.hidden:
-            return [dict(zip(keys, row)) for row in cur.fetchall()]
+            return [dict(zip(keys, row, strict=False)) for row in cur.fetchall()]
         return [self.to_json(row) for row in cur.fetchall()]
 
     def fetch_one(self, cur: Any, ident: int) -> dict[str, Any] | None:

@@ -28,9 +28,17 @@ from typing import Any
 
 import structlog
 
+from arpi.bus import UiEvent
 from arpi.clock import Clock
 
-__all__ = ["AttemptLimiter", "LimiterEvent", "LimiterPolicy", "Lockout", "Verdict"]
+__all__ = [
+    "AttemptLimiter",
+    "LimiterEvent",
+    "LimiterPolicy",
+    "Lockout",
+    "Verdict",
+    "security_warning",
+]
 
 log = structlog.get_logger("arpi.auth")
 
@@ -65,6 +73,22 @@ class LimiterEvent:
     failures: int
     retry_after: float
     what: str
+
+
+def security_warning(event: LimiterEvent) -> UiEvent:
+    """The admin-only `security_warning` UiEvent for `event` (F8); pure, any thread."""
+    return UiEvent(
+        "security_warning",
+        {
+            "kind": event.kind,
+            "what": event.what,
+            "key": event.key,
+            "failures": event.failures,
+            "retry_after": round(event.retry_after, 1),
+        },
+        admin_only=True,
+        coalesce=False,
+    )
 
 
 @dataclass(frozen=True, slots=True)

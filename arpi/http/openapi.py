@@ -24,17 +24,23 @@ def openapi_path(path: str) -> str:
     return _PARAM.sub(lambda m: "{" + m.group(1) + "}", path)
 
 
-def document(version: str, extra: tuple[Any, ...] = ()) -> dict[str, Any]:
-    """The whole document: `ROUTES` and the app's `extra` routes."""
-    return _document(version, extra) if extra else _base_document(version)
+def document(
+    version: str, extra: tuple[Any, ...] = (), settings: Any = None
+) -> dict[str, Any]:
+    """The whole document: `ROUTES` and the app's `extra` routes. `settings` (the
+    front's `FrontSettings`, hashable) gives limits that depend on the installation,
+    such as the highest sensor channel; without it the static bounds are shown."""
+    if extra:
+        return _document(version, extra, settings)
+    return _base_document(version, settings)
 
 
 @lru_cache(maxsize=4)
-def _base_document(version: str) -> dict[str, Any]:
-    return _document(version, ())
+def _base_document(version: str, settings: Any) -> dict[str, Any]:
+    return _document(version, (), settings)
 
 
-def _document(version: str, extra: tuple[Any, ...]) -> dict[str, Any]:
+def _document(version: str, extra: tuple[Any, ...], settings: Any) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for spec in (*ROUTES, *extra):
         path = openapi_path(spec.path)
@@ -54,17 +60,18 @@ def _document(version: str, extra: tuple[Any, ...]) -> dict[str, Any]:
                 {"name": name, "in": "path", "required": True, "schema": schema}
             )
         for name, field in spec.query.items():
-            schema = json_schema(field)
+            schema = json_schema(field, settings)
             if field.type == "boolean":
                 schema = {"type": "boolean"}
-            params.append(
-                {
-                    "name": name,
-                    "in": "query",
-                    "required": field.required,
-                    "schema": schema,
-                }
-            )
+            param = {
+                "name": name,
+                "in": "query",
+                "required": field.required,
+                "schema": schema,
+            }
+            if field.description:
+                param["description"] = field.description
+            params.append(param)
         if spec.auth is not Auth.NONE:
             op["security"] = [{"bearer": []}]
             op["description"] = f"Needs a {spec.auth.value} token."
@@ -73,7 +80,9 @@ def _document(version: str, extra: tuple[Any, ...]) -> dict[str, Any]:
         if spec.body is not None:
             op["requestBody"] = {
                 "required": not spec.body_optional,
-                "content": {"application/json": {"schema": json_schema(spec.body)}},
+                "content": {
+                    "application/json": {"schema": json_schema(spec.body, settings)}
+                },
             }
         responses: dict[str, Any] = {}
         for status, text in (spec.responses or {200: "OK"}).items():

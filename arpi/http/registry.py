@@ -148,6 +148,8 @@ async def _read_json(request: web.Request, optional: bool) -> Any:
         return json.loads(raw)
     except (UnicodeDecodeError, ValueError):
         raise ApiError(400, "body: not valid JSON") from None
+    except RecursionError:
+        raise ApiError(400, "body: nested too deeply") from None
 
 
 def make_handler(spec: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:

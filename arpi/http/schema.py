@@ -18,6 +18,9 @@ __all__ = ["INT32", "Arr", "Field", "Obj", "json_schema", "parse_query", "valida
 
 INT32 = 2_147_483_647
 _MISSING = object()
+# Lone UTF-16 surrogates: JSON may escape them (`"\ud800"`), but no UTF-8 text,
+# and so neither PostgreSQL nor a response, can hold them.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,9 @@ class Field:
     `digits` is an access code: a string of digits, or a non-negative integer (the
     UI's biometric login sends a number). Objects list `properties`; `extra` says
     what happens to keys not listed: "ignore" (the UI sends whole entities) or
-    "reject" (configuration values, DECISIONS F2).
+    "reject" (configuration values, DECISIONS F2). `index_of` names a front setting
+    (e.g. "input_number") that the value must stay below: the route checks it, and
+    the document shows `maximum` = that setting - 1 when given the settings.
     """
 
     type: str
@@ -45,6 +50,7 @@ class Field:
     extra: str = "ignore"
     default: Any = _MISSING
     description: str = ""
+    index_of: str | None = None
     _regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -135,8 +141,15 @@ def _check_string(spec: Field, value: str, where: str) -> None:
         raise _fail(where, f"must be at most {spec.max_length} characters")
     if "\x00" in value:
         raise _fail(where, "must not contain NUL characters")
+    if _SURROGATE.search(value):
+        raise _fail(where, "must not contain unpaired surrogate characters")
     if spec._regex is not None and not spec._regex.fullmatch(value):
         raise _fail(where, "has the wrong format")
+
+
+def _printable(text: str) -> str:
+    """`text` safe to echo in a UTF-8 response (lone surrogates as `\\udxxx`)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _validate_object(spec: Field, value: Any, where: str) -> dict[str, Any]:
@@ -146,7 +159,8 @@ def _validate_object(spec: Field, value: Any, where: str) -> dict[str, Any]:
     if spec.extra == "reject":
         unknown = sorted(k for k in value if k not in props)
         if unknown:
-            name = f"{where}.{unknown[0]}" if where else unknown[0]
+            key = _printable(unknown[0])
+            name = f"{where}.{key}" if where else key
             raise ApiError(400, f"{name}: unknown key")
     out: dict[str, Any] = {}
     for name, sub in props.items():
@@ -188,8 +202,9 @@ def parse_query(specs: Mapping[str, Field], query: Mapping[str, str]) -> dict[st
     return out
 
 
-def json_schema(spec: Field) -> dict[str, Any]:
-    """The OpenAPI 3.0 schema object of `spec`."""
+def json_schema(spec: Field, settings: Any = None) -> dict[str, Any]:
+    """The OpenAPI 3.0 schema object of `spec`; `settings` (the `FrontSettings`)
+    gives the maxima of `index_of` fields."""
     kind = spec.type
     schema: dict[str, Any]
     if kind == "digits":
@@ -214,6 +229,8 @@ def json_schema(spec: Field) -> dict[str, Any]:
         schema["minimum"] = spec.minimum
     if spec.maximum is not None:
         schema["maximum"] = spec.maximum
+    if spec.index_of is not None and settings is not None:
+        schema["maximum"] = int(getattr(settings, spec.index_of)) - 1
     if kind == "string":
         if spec.min_length is not None:
             schema["minLength"] = spec.min_length
@@ -225,13 +242,13 @@ def json_schema(spec: Field) -> dict[str, Any]:
         schema["enum"] = list(spec.enum)
     if kind == "object":
         props = spec.properties or {}
-        schema["properties"] = {k: json_schema(v) for k, v in props.items()}
+        schema["properties"] = {k: json_schema(v, settings) for k, v in props.items()}
         required = [k for k, v in props.items() if v.required]
         if required:
             schema["required"] = required
         schema["additionalProperties"] = spec.extra != "reject"
     if kind == "array" and spec.items is not None:
-        schema["items"] = json_schema(spec.items)
+        schema["items"] = json_schema(spec.items, settings)
         if spec.max_items is not None:
             schema["maxItems"] = spec.max_items
     return schema

@@ -2,7 +2,9 @@
 
 Device token claims ``{ip, origin, user_id}``, no expiry. User token claims
 ``{id, name, role, origin, timestamp}``; it expires `USER_TOKEN_TTL` seconds after
-`timestamp` (wall seconds from the context clock, so tests move it). Pure functions
+`timestamp` (wall seconds from the context clock, so tests move it); a timestamp
+more than `MAX_FUTURE` seconds ahead of the clock, or not a finite number, makes a
+bad token (else a forged-but-signed one would never expire). Pure functions
 of the secret and the clock: callable from any thread, no I/O, no bcrypt.
 
 The HS256 signing is done here with `hmac` (RFC 7515 compact form) instead of
@@ -17,14 +19,17 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from arpi.clock import Clock
 
-__all__ = ["USER_TOKEN_TTL", "BadToken", "Claims", "TokenIssuer"]
+__all__ = ["MAX_FUTURE", "USER_TOKEN_TTL", "BadToken", "Claims", "TokenIssuer"]
 
 USER_TOKEN_TTL = 900
+MAX_FUTURE = 60.0  # seconds a user token's timestamp may be ahead of the clock
+_MAX_ID = 2_147_483_647  # ids are PostgreSQL integers
 
 
 class BadToken(Exception):
@@ -79,7 +84,7 @@ class TokenIssuer:
             header = json.loads(_unb64(parts[0]))
             signature = _unb64(parts[2])
             signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
-        except (ValueError, UnicodeError):
+        except (ValueError, UnicodeError, RecursionError):
             raise BadToken("malformed token") from None
         if not isinstance(header, dict) or header.get("alg") != "HS256":
             raise BadToken("not an HS256 token")
@@ -88,7 +93,7 @@ class TokenIssuer:
             raise BadToken("bad signature")
         try:
             return json.loads(_unb64(parts[1]))
-        except (ValueError, UnicodeError):
+        except (ValueError, UnicodeError, RecursionError):
             raise BadToken("malformed claims") from None
 
     def now(self) -> float:
@@ -108,7 +113,8 @@ class TokenIssuer:
         return self._encode(claims)
 
     def decode(self, token: str) -> Claims:
-        """Verify the signature and read the claims. Raises BadToken."""
+        """Verify the signature and read the claims. Raises BadToken (also for a
+        user token whose timestamp is not finite or lies in the future)."""
         data = self._verify(token)
         if not isinstance(data, dict):
             raise BadToken("claims are not an object")
@@ -125,24 +131,37 @@ class TokenIssuer:
                 or not _is_number(stamp)
             ):
                 raise BadToken("malformed user token")
-            expired = self.now() - float(stamp) > self.ttl
+            issued = self._issued(stamp)
             return Claims(
                 "user",
                 user_id,
                 role,
                 name if isinstance(name, str) else "",
                 origin,
-                float(stamp),
-                expired,
+                issued,
+                self.now() - issued > self.ttl,
             )
         user_id = data.get("user_id")
         if not _is_int(user_id):
             raise BadToken("malformed device token")
         return Claims("device", user_id, None, None, origin, None, False)
 
+    def _issued(self, stamp: int | float) -> float:
+        """`stamp` as a float; BadToken if not finite or beyond `MAX_FUTURE`."""
+        if isinstance(stamp, int) and abs(stamp) > 2**53:
+            raise BadToken("user token timestamp out of range")
+        value = float(stamp)
+        if not math.isfinite(value) or value < 0:
+            raise BadToken("user token timestamp out of range")
+        if value > self.now() + MAX_FUTURE:
+            raise BadToken("user token issued in the future")
+        return value
+
 
 def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return (
+        isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_ID
+    )
 
 
 def _is_number(value: object) -> bool:

@@ -170,7 +170,9 @@ async def sms_delete(req: Req) -> web.Response:
 )
 async def public_access(req: Req) -> web.Response:
     path = getattr(req.front.ctx.settings, "tls_cert", None)
-    return ok(bool(path) and os.path.exists(str(path)))
+    if not path:
+        return ok(False)
+    return ok(await asyncio.to_thread(os.path.exists, str(path)))
 
 
 @route(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -372,10 +373,20 @@ _reorder_route("/api/zones/reorder", ZONE, "zones")
 
 # --- sensors -------------------------------------------------------------------
 
+# The board's inputs: -1 (none) or 0..input_number-1 (checked by `_check_refs`;
+# the OpenAPI document shows the installation's maximum).
+_CHANNEL = Field(
+    "integer",
+    nullable=True,
+    minimum=-1,
+    maximum=63,
+    index_of="input_number",
+    description="input channel: -1 or null for none, else 0..input_number-1",
+)
 _SENSOR_FIELDS = {
     "name": _NAME16,
     "description": _TEXT,
-    "channel": Field("integer", nullable=True, minimum=-1, maximum=63),
+    "channel": _CHANNEL,
     "channelType": Field("string", enum=("basic", "normal", "channel_a", "channel_b")),
     "sensorContactType": Field("string", enum=("NO", "NC")),
     "sensorEolCount": Field("string", enum=("single", "double")),
@@ -408,9 +419,7 @@ _SENSOR_CREATE = Obj(
     {
         **_SENSOR_FIELDS,
         "name": Field("string", required=True, min_length=1, max_length=16),
-        "channel": Field(
-            "integer", required=True, nullable=True, minimum=-1, maximum=63
-        ),
+        "channel": replace(_CHANNEL, required=True),
         "zoneId": Field("integer", required=True, minimum=1, maximum=INT32),
         "areaId": Field("integer", required=True, minimum=1, maximum=INT32),
         "typeId": Field("integer", required=True, minimum=1, maximum=INT32),

@@ -20,8 +20,17 @@ from arpi.http.schema import INT32, Field, Obj
 
 _ARM_QUERY = {
     "type": Field("string", required=True, enum=("arm_away", "arm_stay")),
-    "force": Field("boolean", default=False),
-    "use_delay": Field("boolean", default=False),
+    "force": Field(
+        "boolean",
+        default=False,
+        description="bypass the sensors that would block arming, for this arming "
+        "only (recorded in the arm history; F11)",
+    ),
+    "use_delay": Field(
+        "boolean",
+        default=False,
+        description="apply the exit delay; REST arming has none unless true (F12)",
+    ),
 }
 _AREA_ARM_QUERY = {
     "area_id": Field("integer", required=True, minimum=1, maximum=INT32),
@@ -31,7 +40,7 @@ _ARM_RESPONSES = {
     200: "{} (the result arrives as Socket.IO events)",
     404: "unknown area",
     409: "refused: blocking sensors",
-    503: "alarm not available",
+    503: "alarm not available, or done but not stored yet (the error says which)",
 }
 
 _AREA = Table("area")
@@ -271,7 +280,7 @@ def load_alerts(cur: Any, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
     cur.execute(_ALERT_SENSORS_SQL, (ids,))
     sensors: dict[int, list[dict[str, Any]]] = {}
     for row in cur.fetchall():
-        item = dict(zip(_AS_KEYS, row[1:]))
+        item = dict(zip(_AS_KEYS, row[1:], strict=False))
         item["startTime"] = local_time(item["startTime"])
         item["endTime"] = local_time(item["endTime"])
         sensors.setdefault(row[0], []).append(item)
@@ -471,9 +480,12 @@ async def clock_put(req: Req) -> web.Response:
         _check_zone(zone)
     if when:
         try:
-            datetime.fromisoformat(when.strip())
+            parsed = datetime.fromisoformat(when.strip())
         except ValueError:
             raise ApiError(400, "datetime: must be an ISO date and time") from None
+        # Checked on the fields as given: converting 9999-12-31 to UTC overflows.
+        if not 2000 <= parsed.year <= 2099:
+            raise ApiError(400, "datetime: must be within the years 2000..2099")
     from arpi.actors.rtc_clock import SetClock
 
     reply = await ask_actor(

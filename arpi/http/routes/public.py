@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import inspect
-from typing import Any
 
 from aiohttp import web
 
-from arpi.http.errors import ApiError, json_response
+from arpi.http.errors import json_response
 from arpi.http.options import read_option
 from arpi.http.registry import Auth, Req, route
 
@@ -102,4 +100,5 @@ async def openapi(req: Req) -> web.Response:
     from arpi.http.registry import EXTRA_ROUTES
 
     extra = tuple(req.request.app.get(EXTRA_ROUTES, ()))
-    return json_response(document(req.front.settings.version, extra))
+    settings = req.front.settings
+    return json_response(document(settings.version, extra, settings))
