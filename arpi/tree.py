@@ -33,7 +33,14 @@ def build_tree(
     from arpi.db.storage import DatabaseWriter
 
     children = [
-        ChildSpec("storage", DatabaseWriter, backoff=DEVICE_BACKOFF, shutdown=10.0),
+        # A reconnect can hold the writer for seconds; it is not hung then.
+        ChildSpec(
+            "storage",
+            DatabaseWriter,
+            backoff=DEVICE_BACKOFF,
+            shutdown=10.0,
+            liveness_timeout=30.0,
+        ),
         ChildSpec(
             "core",
             Supervisor,
@@ -123,8 +130,11 @@ def _hardware_children(settings: Settings) -> list[ChildSpec]:
     ]
     children += [
         ChildSpec("power", PowerActor, backoff=DEVICE_BACKOFF),
-        ChildSpec("clock", ClockActor, backoff=DEVICE_BACKOFF),
-        ChildSpec("gsm", GsmActor, backoff=DEVICE_BACKOFF),
-        ChildSpec("keypad", KeypadActor, backoff=DEVICE_BACKOFF),
+        # Setting the system clock waits (bounded) for timedatectl.
+        ChildSpec("clock", ClockActor, backoff=DEVICE_BACKOFF, liveness_timeout=20.0),
+        # One SMS may take 75 s and a voice call about 80 s on the modem's thread.
+        ChildSpec("gsm", GsmActor, backoff=DEVICE_BACKOFF, liveness_timeout=200.0),
+        # A code is checked with bcrypt against every user on the keypad's thread.
+        ChildSpec("keypad", KeypadActor, backoff=DEVICE_BACKOFF, liveness_timeout=15.0),
     ]
     return children

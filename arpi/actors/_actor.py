@@ -7,7 +7,7 @@ import queue
 import threading
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import pykka
 import structlog
@@ -16,6 +16,7 @@ from arpi.actors._bridge import ReplyFuture
 from arpi.actors._directory import Address, ExitRecord
 from arpi.actors._messages import (
     ActorCrashed,
+    ActorUnavailable,
     ChildExited,
     Crash,
     InjectedCrash,
@@ -100,6 +101,16 @@ class Actor(pykka.ThreadingActor):
     For an `ask` the caller also gets the exception; a BaseException reaches the
     caller as `ActorCrashed` and never stops other actors.
 
+    An incarnation its supervisor abandoned (hung: `Directory.abandon`) that wakes
+    up later does not act: it handles no further message (not even `Ping`; an asker
+    gets `ActorUnavailable`), does not publish `started` if its `setup` was what
+    hung, skips `teardown`, and ends: `release()` runs with `self.abandoned` True
+    (a subclass must then only free its own handles and subscriptions, never drive
+    outputs or tell other actors), `Lifecycle(stopped, "abandoned")` is published
+    and the parent is told `ChildExited` (which it expects and ignores). The
+    directory's exit record is left alone. Its `tell_self_*` timers address this
+    incarnation only, never the name, so they cannot reach its replacement.
+
     Threads are named `arpi-actor-<name>` and are daemon threads: an orderly
     shutdown stops the tree first, and a thread wedged in a driver call (one a
     supervisor had to abandon) must not keep a failed process from exiting.
@@ -173,6 +184,11 @@ class Actor(pykka.ThreadingActor):
 
     # --- helpers -------------------------------------------------------------------
 
+    @property
+    def abandoned(self) -> bool:
+        """True once the supervisor gave up on this incarnation (any thread)."""
+        return self.ctx.directory.is_abandoned(self.actor_ref.actor_urn)
+
     def address(self, name: str) -> Address:
         """The address of another actor by name."""
         return self.ctx.directory.address(name)
@@ -198,11 +214,21 @@ class Actor(pykka.ThreadingActor):
         except BaseException as exc:  # noqa: BLE001 (contained: ends this actor only)
             # pykka would log this and stop without calling on_failure (and a
             # BaseException would kill the thread with the actor still registered).
-            self._end(exc, "start")
+            self._end(exc, "abandoned" if self.abandoned else "start")
+            return
+        if self.abandoned:
+            # setup hung past the start deadline; a replacement may be running.
+            self._end(None, "abandoned")
             return
         self.ctx.bus.publish(Lifecycle(self.name, self.incarnation, "started"))
 
     def on_receive(self, message: Any) -> Any:
+        if self.abandoned:
+            # Woke up after its supervisor replaced it: the inbox is stale.
+            self._end(None, "abandoned", dropped=message)
+            gone = ActorUnavailable(f"{self.name} incarnation was abandoned")
+            _mark_reported(gone)
+            raise gone
         try:
             if message.__class__ in _BUILTINS:
                 return self._builtin(message)
@@ -210,7 +236,7 @@ class Actor(pykka.ThreadingActor):
         except BaseException as exc:
             # Told or asked, the incarnation ends: after an exception its state may
             # be corrupt. Re-raising lets pykka hand the exception to an asker.
-            self._end(exc, "run")
+            self._end(exc, "abandoned" if self.abandoned else "run")
             if isinstance(exc, Exception):
                 raise
             crashed = ActorCrashed(f"{summarize(exc)} in actor {self.name}")
@@ -218,6 +244,9 @@ class Actor(pykka.ThreadingActor):
             raise crashed from exc
 
     def on_stop(self) -> None:
+        if self.abandoned:
+            self._end(None, "abandoned")
+            return
         error: BaseException | None = None
         try:
             self.teardown()
@@ -249,24 +278,45 @@ class Actor(pykka.ThreadingActor):
     def _on_exit(self, error: BaseException | None) -> None:
         """Subclass hook, after `release` and before the parent is told."""
 
-    def _end(self, error: BaseException | None, phase: Phase) -> None:
+    def _end(
+        self,
+        error: BaseException | None,
+        phase: Phase | Literal["abandoned"],
+        dropped: object = None,
+    ) -> None:
         if self._ended:
             return
         self._ended = True
+        abandoned = phase == "abandoned"
+        if abandoned:
+            phase = "stop" if error is None else "run"
         summary = summarize(error)
         directory = self.ctx.directory
         ref = self.actor_ref
 
         # The exit record comes first: a supervisor that sees this ref dead reads it.
-        directory.record_exit(
-            self.name,
-            ExitRecord(ref.actor_urn, self.incarnation, error is None, phase, summary),
-        )
+        # An abandoned incarnation leaves it to its replacement.
+        if not abandoned:
+            directory.record_exit(
+                self.name,
+                ExitRecord(
+                    ref.actor_urn, self.incarnation, error is None, phase, summary
+                ),
+            )
         pykka.ActorRegistry.unregister(ref)
         self.actor_stopped.set()
         directory.unregister(self.name, ref)
 
-        if error is None:
+        if abandoned:
+            self.log.warning(
+                "abandoned_incarnation_ended",
+                dropped=inbox_depth(ref) + (dropped is not None),
+                dropped_type=None if dropped is None else type(dropped).__name__,
+                error=summary,
+            )
+            if error is not None:
+                _mark_reported(error)
+        elif error is None:
             self.log.debug("actor_stopped")
         else:
             _mark_reported(error)
@@ -283,10 +333,12 @@ class Actor(pykka.ThreadingActor):
         except BaseException as exc:
             self.log.error("release_failed", error=summarize(exc), exc_info=exc)
 
-        kind = "stopped" if error is None else "failed"
-        self.ctx.bus.publish(Lifecycle(self.name, self.incarnation, kind, summary))
+        kind = "stopped" if error is None or abandoned else "failed"
+        reason = "abandoned" if abandoned else summary
+        self.ctx.bus.publish(Lifecycle(self.name, self.incarnation, kind, reason))
         try:
-            self._on_exit(error)
+            if not abandoned:
+                self._on_exit(error)
         except BaseException as exc:
             self.log.error("exit_hook_failed", error=summarize(exc), exc_info=exc)
 
@@ -303,3 +355,5 @@ class Actor(pykka.ThreadingActor):
                 self.parent.tell(notice)
             except pykka.ActorDeadError:
                 self.log.debug("parent_gone")
+        if abandoned:
+            directory.forget_abandoned(ref.actor_urn)

@@ -41,6 +41,7 @@ class Directory:
         self._refs: dict[str, pykka.ActorRef[Any]] = {}
         self._exits: dict[str, ExitRecord] = {}
         self._dead_letters: dict[str, int] = {}
+        self._abandoned: set[str] = set()
         self._lock = threading.Lock()
 
     def address(self, name: str) -> Address:
@@ -65,6 +66,25 @@ class Directory:
         with self._lock:
             if self._refs.get(name) is ref:
                 del self._refs[name]
+
+    def abandon(self, name: str, ref: pykka.ActorRef[Any]) -> None:
+        """Give up on the incarnation `ref` of `name` (hung: its thread cannot be
+        killed). It is unregistered if still current (senders get dead letters until
+        a new incarnation registers) and marked, so that if its thread ever wakes up
+        it handles nothing more and ends (see `Actor`). Thread-safe."""
+        with self._lock:
+            self._abandoned.add(ref.actor_urn)
+            if self._refs.get(name) is ref:
+                del self._refs[name]
+
+    def is_abandoned(self, urn: str) -> bool:
+        """True if the incarnation `urn` was abandoned and has not ended yet."""
+        return urn in self._abandoned
+
+    def forget_abandoned(self, urn: str) -> None:
+        """Drop the mark of an abandoned incarnation that has ended (by `Actor`)."""
+        with self._lock:
+            self._abandoned.discard(urn)
 
     def record_exit(self, name: str, record: ExitRecord) -> None:
         """Remember how an incarnation of `name` ended (see `last_exit`)."""

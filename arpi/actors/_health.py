@@ -23,8 +23,10 @@ class ActorHealth:
     """One actor of the tree as seen by its supervisor.
 
     `path` is the chain of names from the root ("root/core/alarm"). `state` is a
-    `ChildInfo` state, or for the root `running`/`down`, and `unresponsive` for a
-    supervisor that did not answer in time (its subtree is then missing).
+    `ChildInfo` state (`hung`: running but its supervisor's liveness `Ping` is
+    overdue; a hung supervisor's subtree is not walked), or for the root
+    `running`/`down`, and `unresponsive` for a supervisor that did not answer in
+    time (its subtree is then missing).
     """
 
     path: str
@@ -117,7 +119,7 @@ async def _walk(
                 info.supervisor,
             )
         )
-        if info.supervisor and info.alive:
+        if info.supervisor and info.alive and info.state != "hung":
             await _walk(directory, info.id, child_path, timeout, entries)
 
 

@@ -157,6 +157,7 @@ LifecycleKind = Literal[
     "restarted",
     "escalated",
     "abandoned",
+    "hung",
 ]
 
 
@@ -164,9 +165,12 @@ LifecycleKind = Literal[
 class Lifecycle:
     """Published on `ctx.bus` for tests and health.
 
-    `started`, `failed`, `stopped` come from the actor itself; `restart_scheduled`,
-    `restarted`, `escalated` and `abandoned` (missed its shutdown or start deadline)
-    from its supervisor. `delay` is set for `restart_scheduled`.
+    `started`, `failed`, `stopped` come from the actor itself (an abandoned
+    incarnation that wakes up publishes `stopped` with reason "abandoned");
+    `restart_scheduled`, `restarted`, `escalated`, `abandoned` (missed its shutdown or
+    start deadline) and `hung` (did not answer a liveness `Ping` in time; the
+    incarnation is abandoned and the restart policy applied) from its supervisor.
+    `delay` is set for `restart_scheduled`.
     """
 
     name: str
@@ -181,14 +185,16 @@ class WhichChildren:
     """Ask a `Supervisor` for its children; the reply is a tuple of `ChildInfo`."""
 
 
-ChildState = Literal["starting", "running", "restarting", "stopped"]
+ChildState = Literal["starting", "running", "hung", "restarting", "stopped"]
 
 
 @dataclass(frozen=True, slots=True)
 class ChildInfo:
     """One child of a supervisor, in start order.
 
-    `state`: running, restarting (waiting for backoff or its turn), stopped (will
+    `state`: running, hung (running, but its last liveness `Ping` is unanswered for
+    longer than the supervisor's `liveness_timeout`; it is replaced at the next
+    liveness check), restarting (waiting for backoff or its turn), stopped (will
     not be restarted: a transient child that ended normally). `restarts` counts
     starts after the first one. `inbox_depth` is 0 when the child is not running.
     """
@@ -208,6 +214,11 @@ class _RestartDue:
     """Supervisor-internal: start the children scheduled under `token`."""
 
     token: int
+
+
+@dataclass(frozen=True, slots=True)
+class _CheckLiveness:
+    """Supervisor-internal: collect the children's liveness pings, send new ones."""
 
 
 def summarize(exc: BaseException | None) -> str | None:

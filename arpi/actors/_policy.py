@@ -82,8 +82,12 @@ class ChildSpec:
     `id` is also the child's name in the directory. `options` go to the actor's
     constructor as keyword arguments. `shutdown` is the stop deadline and
     `start_timeout` the readiness deadline (setup finished), in seconds; for a
-    `Supervisor` child both are raised to cover its own children. Raises ValueError
-    (TypeError for a wrong type) naming the field.
+    `Supervisor` child both are raised to cover its own children.
+    `liveness_timeout` (seconds, None = the supervisor's `liveness_timeout`) is how
+    long a liveness `Ping` may go unanswered before the child counts as hung; an
+    actor whose handlers legitimately block longer (a modem call, an SMS) must set
+    it above its longest bounded block. Raises ValueError (TypeError for a wrong
+    type) naming the field.
     """
 
     id: str
@@ -93,6 +97,7 @@ class ChildSpec:
     shutdown: float = 5.0
     backoff: Backoff | None = None
     start_timeout: float = 5.0
+    liveness_timeout: float | None = None
 
     def __post_init__(self) -> None:
         from arpi.actors._actor import Actor
@@ -121,6 +126,11 @@ class ChildSpec:
         if not self.start_timeout > 0:
             raise ValueError(
                 f"start_timeout: must be positive, got {self.start_timeout!r}"
+            )
+        if self.liveness_timeout is not None and not self.liveness_timeout > 0:
+            raise ValueError(
+                "liveness_timeout: must be positive or None, "
+                f"got {self.liveness_timeout!r}"
             )
         if self.backoff is not None and not isinstance(self.backoff, Backoff):
             raise TypeError(f"backoff: must be a Backoff or None, got {self.backoff!r}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import random
+import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +20,7 @@ from arpi.actors._messages import (
     Ping,
     SupervisorEscalated,
     WhichChildren,
+    _CheckLiveness,
     _RestartDue,
     summarize,
 )
@@ -59,6 +62,68 @@ def effective_start_timeout(spec: ChildSpec) -> float:
     return _nested_deadline(spec, "start_timeout")
 
 
+LIVENESS_THREAD_PREFIX = "arpi-liveness-"
+
+
+class _Probe:
+    """An outstanding liveness `Ping` to one incarnation."""
+
+    __slots__ = ("reply", "sent_at", "urn")
+
+    def __init__(self, urn: str, reply: pykka.Future[Any], sent_at: float) -> None:
+        self.urn = urn
+        self.reply = reply
+        self.sent_at = sent_at  # time.monotonic()
+
+    def answered(self) -> bool:
+        """True once the reply (or an error: the incarnation ended) is in."""
+        try:
+            self.reply.get(timeout=0)
+        except pykka.Timeout:
+            return False
+        except Exception:  # noqa: BLE001 - it ended; its own notice tells how
+            return True
+        return True
+
+
+class _LivenessTicker(threading.Thread):
+    """Tells one supervisor `_CheckLiveness()` every `interval` real seconds.
+
+    A daemon thread named `arpi-liveness-<supervisor>`. It never touches the
+    supervisor's state and never blocks on it: a tick is only told when the previous
+    one has been handled (`handled()`), so a busy supervisor does not pile ticks up.
+    Ends on `stop()` or when the supervisor is dead.
+    """
+
+    def __init__(self, ref: pykka.ActorRef[Any], name: str, interval: float) -> None:
+        super().__init__(name=LIVENESS_THREAD_PREFIX + name, daemon=True)
+        self._ref = ref
+        self._interval = interval
+        self._stopped = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+
+    def handled(self) -> None:
+        """The supervisor took the last tick (its thread)."""
+        self._idle.set()
+
+    def stop(self) -> None:
+        """End the thread and wait briefly for it (any thread but this one)."""
+        self._stopped.set()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout=5.0)
+
+    def run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            if not self._idle.is_set():
+                continue
+            self._idle.clear()
+            try:
+                self._ref.tell(_CheckLiveness())
+            except pykka.ActorDeadError:
+                return
+
+
 class _Child:
     """A supervisor's bookkeeping for one child slot."""
 
@@ -97,7 +162,23 @@ class Supervisor(Actor):
     before giving up, `on_escalate` (callable taking the reason, called on this
     supervisor's thread when it gives up or crashes; the root uses it to end the
     process), `random_source` (callable returning a float in [0, 1) for the
-    backoff jitter; default `random.random`).
+    backoff jitter; default `random.random`), `liveness_interval` (seconds between
+    liveness checks, default 2.0; None disables them) and `liveness_timeout`
+    (default 3.0).
+
+    Liveness (A3.5: a hung actor is not a crashed actor): every `liveness_interval`
+    seconds of real monotonic time (not `ctx.clock`: a manual clock does not move by
+    itself) a `_LivenessTicker` thread tells this supervisor to check. The check
+    never blocks: each running child has one outstanding non-blocking `Ping`; an
+    answered one is replaced by a fresh one, and a child whose `Ping` has waited at
+    least its liveness timeout (`ChildSpec.liveness_timeout`, else this
+    supervisor's) is hung; for a supervisor child the timeout also covers its own
+    bounded start and stop deadlines. A hung child is logged
+    `child_hung` at ERROR, published `hung`, abandoned (`Directory.abandon`: its
+    thread cannot be killed, but if it ever wakes it acts no more; a hung supervisor
+    child's own children are stopped first) and handled like a failed child (restart
+    by policy with backoff, counted against the intensity). `WhichChildren` reports
+    such a child as `hung` as soon as its `Ping` is overdue.
 
     Children start in order during `setup`, each confirmed by a readiness `Ping`
     bounded by its `start_timeout`; they stop in reverse order, each within its
@@ -124,6 +205,8 @@ class Supervisor(Actor):
         period: float = 5.0,
         on_escalate: Callable[[str], object] | None = None,
         random_source: Callable[[], float] = random.random,
+        liveness_interval: float | None = 2.0,
+        liveness_timeout: float = 3.0,
         **options: object,
     ) -> None:
         """Raises ValueError (TypeError for a wrong type) naming the bad option."""
@@ -142,7 +225,22 @@ class Supervisor(Actor):
             raise ValueError(f"children: duplicate ids {duplicates}")
         if on_escalate is not None and not callable(on_escalate):
             raise TypeError(f"on_escalate: must be callable, got {on_escalate!r}")
+        if liveness_interval is not None and not (
+            isinstance(liveness_interval, int | float) and liveness_interval > 0
+        ):
+            raise ValueError(
+                "liveness_interval: must be a positive number or None, "
+                f"got {liveness_interval!r}"
+            )
+        if not (isinstance(liveness_timeout, int | float) and liveness_timeout > 0):
+            raise ValueError(
+                f"liveness_timeout: must be a positive number, got {liveness_timeout!r}"
+            )
         self.strategy = strategy
+        self._liveness_interval = liveness_interval
+        self._liveness_timeout = float(liveness_timeout)
+        self._probes: dict[str, _Probe] = {}
+        self._ticker: _LivenessTicker | None = None
         self._window = RestartWindow(intensity, period)
         self._children: dict[str, _Child] = {spec.id: _Child(spec) for spec in specs}
         self._timers: dict[int, TimerHandle] = {}
@@ -156,8 +254,18 @@ class Supervisor(Actor):
 
     def setup(self) -> None:
         self._start_group(list(self._children.values()))
+        if self._liveness_interval is not None:
+            self._ticker = _LivenessTicker(
+                self.actor_ref, self.name, self._liveness_interval
+            )
+            self._ticker.start()
 
     def handle(self, message: object) -> object:
+        if isinstance(message, _CheckLiveness):
+            if self._ticker is not None:
+                self._ticker.handled()
+            self._check_liveness()
+            return None
         if isinstance(message, ChildExited):
             self._child_exited(message)
             return None
@@ -171,6 +279,10 @@ class Supervisor(Actor):
     def release(self) -> None:
         # Every exit path (stop, escalation, a crash of this supervisor) ends here:
         # no child may outlive its supervisor.
+        if self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
+        self._probes.clear()
         self._stop_all_children()
 
     def _on_exit(self, error: BaseException | None) -> None:
@@ -231,6 +343,8 @@ class Supervisor(Actor):
             child.ref = child.urn = None
             child.state = "restarting"
             self._expected.add(urn)
+            # If setup ever returns, the incarnation ends without acting.
+            self.ctx.directory.abandon(spec.id, ref)
             ref.stop(block=False)
             reason = f"setup did not finish within {timeout}s"
             self.log.error(
@@ -423,6 +537,95 @@ class Supervisor(Actor):
         except BaseException as exc:
             self.log.error("on_escalate_failed", error=summarize(exc), exc_info=exc)
 
+    # --- liveness ---------------------------------------------------------------------
+
+    def _liveness_timeout_of(self, spec: ChildSpec) -> float:
+        timeout = self._liveness_timeout
+        if spec.liveness_timeout is not None:
+            timeout = spec.liveness_timeout
+        if issubclass(spec.actor_class, Supervisor):
+            # A supervisor legitimately blocks while it stops and starts children.
+            timeout += effective_start_timeout(spec) + effective_shutdown(spec)
+        return timeout
+
+    def _overdue(self, child: _Child, now: float) -> float | None:
+        """Seconds the current incarnation's liveness Ping has waited, if too long."""
+        probe = self._probes.get(child.spec.id)
+        if probe is None or probe.urn != child.urn or child.state != "running":
+            return None
+        waited = now - probe.sent_at
+        if waited < self._liveness_timeout_of(child.spec) or probe.answered():
+            return None
+        return waited
+
+    def _check_liveness(self) -> None:
+        """One liveness round (this supervisor's thread; never blocks on a child)."""
+        now = time.monotonic()
+        for child in list(self._children.values()):
+            if self._children.get(child.spec.id) is not child:
+                continue  # dropped by an earlier hang's restart in this round
+            ref, urn = child.ref, child.urn
+            if child.state != "running" or ref is None or urn is None:
+                self._probes.pop(child.spec.id, None)
+                continue
+            waited = self._overdue(child, now)
+            if waited is not None:
+                self._probes.pop(child.spec.id, None)
+                self._child_hung(child, waited)
+                continue
+            probe = self._probes.get(child.spec.id)
+            if probe is not None and probe.urn == urn and not probe.answered():
+                continue  # still within its timeout
+            try:
+                reply = ref.ask(Ping(), block=False)
+            except pykka.ActorDeadError:
+                self._probes.pop(child.spec.id, None)
+                continue  # it ended; its ChildExited is on the way
+            self._probes[child.spec.id] = _Probe(urn, reply, now)
+
+    def _child_hung(self, child: _Child, waited: float) -> None:
+        """Abandon the hung incarnation of `child` and apply the restart policy.
+
+        Raises SupervisorEscalated when the restart intensity is exceeded.
+        """
+        spec, ref, urn = child.spec, child.ref, child.urn
+        assert ref is not None and urn is not None
+        reason = f"hung: no answer to a liveness ping for {waited:.1f}s"
+        self.log.error(
+            "child_hung",
+            child=spec.id,
+            incarnation=child.incarnation,
+            unanswered_for=round(waited, 3),
+            liveness_timeout=self._liveness_timeout_of(spec),
+            inbox_depth=inbox_depth(ref),
+        )
+        # Any notice it sends if it ever ends is expected; it acts no more.
+        self._expected.add(urn)
+        self.ctx.directory.abandon(spec.id, ref)
+        self.ctx.bus.publish(Lifecycle(spec.id, child.incarnation, "hung", reason))
+        if issubclass(spec.actor_class, Supervisor):
+            self._stop_orphans(spec)
+        self._child_down(child, normal=False, phase="run", error=reason)
+
+    def _stop_orphans(self, spec: ChildSpec) -> None:
+        """Stop the children of an abandoned supervisor child, in reverse order,
+        each within its own shutdown deadline (a responsive nested supervisor takes
+        its own subtree down)."""
+        children = spec.options.get("children", ())
+        assert isinstance(children, Sequence)
+        for orphan in reversed(children):
+            ref = self.ctx.directory.lookup(orphan.id)
+            if ref is None or not ref.is_alive():
+                continue
+            deadline = effective_shutdown(orphan)
+            try:
+                ref.stop(block=True, timeout=deadline)
+            except pykka.Timeout:
+                self.log.error(
+                    "orphan_shutdown_timeout", child=orphan.id, shutdown=deadline
+                )
+                self.ctx.directory.abandon(orphan.id, ref)
+
     # --- stopping ---------------------------------------------------------------------
 
     def _stop_all_children(self) -> None:
@@ -464,13 +667,15 @@ class Supervisor(Actor):
 
     def _which_children(self) -> tuple[ChildInfo, ...]:
         infos = []
+        now = time.monotonic()
         for child in self._children.values():
             ref = child.ref
             depth = inbox_depth(ref) if ref is not None else 0
+            hung = self._overdue(child, now) is not None
             infos.append(
                 ChildInfo(
                     id=child.spec.id,
-                    state=child.state,
+                    state="hung" if hung else child.state,
                     alive=ref is not None and ref.is_alive(),
                     incarnation=child.incarnation,
                     restarts=max(0, child.starts - 1),

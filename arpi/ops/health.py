@@ -2,9 +2,10 @@
 
 Overall status: `failing` (HTTP 503) when the root supervisor, the database or an
 actor the alarm cannot work without (`CRITICAL_ACTORS`) is down or unresponsive;
-`degraded` (HTTP 200) when any other actor is not running, or the modem does not
-answer; `ok` (HTTP 200) otherwise. Restarts alone do not degrade: they are history,
-shown per actor.
+`degraded` (HTTP 200) when any other actor is not running (a `hung` actor, one
+that has not answered its supervisor's liveness ping in time, counts as not
+running), or the modem does not answer; `ok` (HTTP 200) otherwise. Restarts alone
+do not degrade: they are history, shown per actor.
 
 The report is public (a probe), so every text in it passes the log redaction, and
 URLs lose their credentials.
@@ -178,5 +179,5 @@ async def collect_health(
     }
     if status == "failing":
         # Every non-2xx answer of the API carries `error`; a probe reads it first.
-        report["error"] = "failing: the alarm core, storage or database is down"
+        report["error"] = "failing: the alarm core, storage or database is down or hung"
     return report, HTTP_STATUS[status]
