@@ -216,10 +216,14 @@ class Actor(pykka.ThreadingActor):
             # BaseException would kill the thread with the actor still registered).
             self._end(exc, "abandoned" if self.abandoned else "start")
             return
-        if self.abandoned:
+        if self.abandoned or not self.ctx.directory.register_started(
+            self.name, self.actor_ref
+        ):
             # setup hung past the start deadline; a replacement may be running.
             self._end(None, "abandoned")
             return
+        # Registered before `started` is published (`start` registers too, but only
+        # once pykka returns, which may be after listeners react to `started`).
         self.ctx.bus.publish(Lifecycle(self.name, self.incarnation, "started"))
 
     def on_receive(self, message: Any) -> Any:

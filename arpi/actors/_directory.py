@@ -61,6 +61,16 @@ class Directory:
         with self._lock:
             self._refs[name] = ref
 
+    def register_started(self, name: str, ref: pykka.ActorRef[Any]) -> bool:
+        """As `register`, unless `ref` was abandoned meanwhile (then False). Called
+        by the incarnation itself once its setup finished, so that whoever hears of
+        its start can already reach it by name."""
+        with self._lock:
+            if ref.actor_urn in self._abandoned:
+                return False
+            self._refs[name] = ref
+            return True
+
     def unregister(self, name: str, ref: pykka.ActorRef[Any]) -> None:
         """Forget `name` if `ref` is still its current incarnation; thread-safe."""
         with self._lock:

@@ -38,13 +38,13 @@ start and from `arm_state_change` events afterwards.
 from __future__ import annotations
 
 import concurrent.futures
-
 import random
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 import bcrypt
+import psycopg2
 import pykka
 from pypika import functions as fn
 
@@ -58,7 +58,7 @@ from arpi.db.tables import area, card, entry_delay, keypad, keypad_type, runtime
 from arpi.db.tables import user as user_table
 from arpi.drivers.dsc import LIGHTS, beep_message
 from arpi.drivers.wiegand import CardRead, KeyPressed
-from arpi.http.limiter import AttemptLimiter, LimiterEvent
+from arpi.http.limiter import AttemptLimiter, LimiterEvent, security_warning
 
 __all__ = [
     "GetKeypadStatus",
@@ -162,6 +162,10 @@ def _alarm_message(action: str, user_id: int | None, keypad_id: int | None) -> o
 
 
 # -- the actor ------------------------------------------------------------------------
+
+
+class DatabaseUnavailable(Exception):
+    """PostgreSQL could not be reached for a read (the keypad refuses and stays up)."""
 
 
 class KeypadActor(Actor):
@@ -303,36 +307,53 @@ class KeypadActor(Actor):
             self.actor_ref.tell(_AlarmEvent(event.name, event.payload))
 
     def _limiter_event(self, event: LimiterEvent) -> None:
-        self.ctx.bus.publish(
-            UiEvent(
-                "security_warning",
-                {
-                    "kind": event.kind,
-                    "what": event.what,
-                    "key": event.key,
-                    "failures": event.failures,
-                    "retry_after": round(event.retry_after, 1),
-                },
-                admin_only=True,
-                coalesce=False,
-            )
-        )
+        self.ctx.bus.publish(security_warning(event))
 
     # -- database ---------------------------------------------------------------------
 
     def _query(self, fn: Any) -> Any:
-        """Run a read on this actor's connection, reconnecting once if it broke."""
+        """Run a read on this actor's connection, reconnecting once if it broke.
+
+        Raises `DatabaseUnavailable` when PostgreSQL cannot be reached (the
+        connection is dropped; the next call connects again). Blocks up to the
+        connect timeout.
+        """
         for attempt in (1, 2):
             try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = self.ctx.db.connect(
+                        application_name=f"arpi-{self.name}"
+                    )
+                    self._conn.autocommit = True
                 with self._conn.cursor() as cur:
                     return fn(cur)
-            except Exception as exc:
-                if attempt == 2 or not getattr(self._conn, "closed", 0):
+            except psycopg2.Error as exc:
+                lost = isinstance(
+                    exc, psycopg2.OperationalError | psycopg2.InterfaceError
+                ) or (self._conn is None or self._conn.closed)
+                if not lost:
                     raise
+                self._drop_connection()
+                if attempt == 2:
+                    raise DatabaseUnavailable(type(exc).__name__) from exc
                 self.log.warning("keypad_db_reconnect", error=type(exc).__name__)
-                self._conn = self.ctx.db.connect(application_name=f"arpi-{self.name}")
-                self._conn.autocommit = True
         return None
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception as exc:  # noqa: BLE001 - a broken connection may fail to close
+                self.log.debug("keypad_db_close_failed", error=str(exc))
+
+    def _database_unavailable(self, exc: DatabaseUnavailable) -> None:
+        """A code or card could not be checked: refuse it (error beep), stay up."""
+        self.log.error(
+            "keypad_database_unavailable", keypad_id=self._keypad_id, error=str(exc)
+        )
+        self._clear_entry()
+        self._error("database_unavailable")
 
     # -- device -------------------------------------------------------------------
 
@@ -463,7 +484,11 @@ class KeypadActor(Actor):
             self._clear_entry()
             self._error("locked_out" if verdict.locked else "delayed")
             return
-        user_id = self._match_code(self._digits)
+        try:
+            user_id = self._match_code(self._digits)
+        except DatabaseUnavailable as exc:
+            self._database_unavailable(exc)
+            return
         if user_id is not None:
             self._limiter.success(self._limit_key())
             action = self._pending_arm or "disarm"
@@ -501,7 +526,12 @@ class KeypadActor(Actor):
             self._error("locked_out" if verdict.locked else "delayed")
             return
         secret = str(number).encode()
-        for row in self._query(_enabled_cards):
+        try:
+            cards = self._query(_enabled_cards)
+        except DatabaseUnavailable as exc:
+            self._database_unavailable(exc)
+            return
+        for row in cards:
             if _checkpw(secret, row["code"]):
                 self._limiter.success(self._limit_key())
                 self.log.info("keypad_card_accepted", card_id=row["id"])
@@ -540,7 +570,13 @@ class KeypadActor(Actor):
             self._registration_timer.cancel()
             self._registration_timer = None
         secret = str(number).encode()
-        if any(_checkpw(secret, row["code"]) for row in self._query(_all_cards)):
+        try:
+            known = self._query(_all_cards)
+        except DatabaseUnavailable as exc:
+            self.log.error("keypad_database_unavailable", error=str(exc))
+            self.ctx.bus.publish(UiEvent("card_registered", False))
+            return
+        if any(_checkpw(secret, row["code"]) for row in known):
             self.log.info("card_registration_refused", reason="card_known")
             self.ctx.bus.publish(UiEvent("card_registered", False))
             return

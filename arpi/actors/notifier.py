@@ -39,10 +39,10 @@ import pykka
 
 from arpi.actors import Actor, ActorUnavailable
 from arpi.actors.gsm import CallReport, PlaceCall, SendSms, SmsReport
-from arpi.bus import UiEvent
+from arpi.bus import ConfigChanged, UiEvent
 from arpi.db.storage import submit
 from arpi.drivers.gsm import mask_number
-from arpi.http.limiter import AttemptLimiter, LimiterEvent
+from arpi.http.limiter import AttemptLimiter, LimiterEvent, security_warning
 from arpi.notify import outbox
 from arpi.notify.calls import CallVerdict, judge_keys, user_by_access_code
 from arpi.notify.email import (
@@ -79,7 +79,22 @@ class NotificationsQueued:
 
 @dataclass(frozen=True, slots=True)
 class ReloadNotifications:
-    """Notification options changed: re-read SMTP, GSM, subscriptions, location."""
+    """Notification options changed: re-read SMTP, GSM, subscriptions, location.
+
+    The notifier also reloads by itself on `arpi.bus.ConfigChanged` naming one of
+    `CONFIG_KINDS`."""
+
+
+# The `ConfigChanged` kinds (options as "name/section") the notifier's config is
+# built from (`arpi.notify.subscriptions.load_config`).
+CONFIG_KINDS = frozenset(
+    {
+        "notifications/smtp",
+        "notifications/gsm",
+        "notifications/subscriptions",
+        "system/location",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,12 +281,18 @@ class Notifier(Actor):
         self._connections = Connections()
         self._conn = self.ctx.db.connect(application_name=f"arpi-{self.name}")
         self._conn.autocommit = True
+        # Subscribed before the first read: a change committed meanwhile only
+        # causes one more (harmless) reload.
+        self.ctx.bus.subscribe(ConfigChanged, self._on_config_changed)
+        self._subscribed = True
         self._config = self._read(load_config)
         self._load_pending()
         self._pump()
         self._poll_handle = self.tell_self_later(self._poll_interval, _Wake(poll=True))
 
     def release(self) -> None:
+        if getattr(self, "_subscribed", False):
+            self.ctx.bus.unsubscribe(ConfigChanged, self._on_config_changed)
         for handle in (self._wake_handle, self._poll_handle):
             if handle is not None:
                 handle.cancel()
@@ -348,6 +369,12 @@ class Notifier(Actor):
         else:
             return super().handle(message)
         return None
+
+    def _on_config_changed(self, event: ConfigChanged) -> None:
+        """Bus callback (publisher's thread): queue a reload of the options the
+        notifier uses; the reload itself runs on the notifier's thread."""
+        if not event.kinds.isdisjoint(CONFIG_KINDS):
+            _tell(self.actor_ref, ReloadNotifications())
 
     # -- reading ----------------------------------------------------------------------
 
@@ -593,20 +620,7 @@ class Notifier(Actor):
             )
 
     def _limiter_event(self, event: LimiterEvent) -> None:
-        self.ctx.bus.publish(
-            UiEvent(
-                "security_warning",
-                {
-                    "kind": event.kind,
-                    "what": event.what,
-                    "key": event.key,
-                    "failures": event.failures,
-                    "retry_after": round(event.retry_after, 1),
-                },
-                admin_only=True,
-                coalesce=False,
-            )
-        )
+        self.ctx.bus.publish(security_warning(event))
 
     # -- outcomes ------------------------------------------------------------------------
 

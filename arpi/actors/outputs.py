@@ -13,9 +13,9 @@ the chip as it is.
 
 On board 3 every write reads the fault register back; new faults are logged
 (`output_faults`) and published to admins as `UiEvent("output_faults", ...)`.
-When the channel of an output row changes, `output_state_change` is published with
-`{"id": output id, "state": active}` where active means "not at its default", the
-meaning the alarm's own output events use.
+This actor publishes no `output_state_change` / `outputs_state_change`: the alarm
+core (`arpi.alarm.outputs.OutputController`) is their one publisher, as it knows the
+output ids and what "active" means; publishing here too gave the UI every change twice.
 """
 
 from __future__ import annotations
@@ -43,11 +43,6 @@ __all__ = [
 ]
 
 CHANNELS = 8
-
-# The front already emits `outputs_state_change` beside every `output_state_change`
-# it forwards (DECISIONS F21, arpi/http/front.py); publishing both here would give
-# the UI the plural event twice.
-PUBLISH_PLURAL = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +148,6 @@ class OutputsActor(Actor):
             siren=siren,
             on=[c for c in range(CHANNELS) if wanted[c]],
         )
-        for row in rows:
-            self._publish(row, wanted[row.channel])
 
         self.ctx.bus.subscribe(ConfigChanged, self._on_config_changed)
         self._subscribed = True
@@ -213,9 +206,6 @@ class OutputsActor(Actor):
         states[channel] = bool(on)
         self._write(states)
         self.log.info("output_switched", channel=channel, on=bool(on))
-        row = self._rows.get(channel)
-        if row is not None:
-            self._publish(row, bool(on))
 
     def _write(self, states: list[bool]) -> None:
         faults = self._driver.write(states)
@@ -244,9 +234,3 @@ class OutputsActor(Actor):
                 admin_only=True,
             )
         )
-
-    def _publish(self, row: OutputRow, level: bool) -> None:
-        payload = {"id": row.id, "state": level != row.default_state}
-        self.ctx.bus.publish(UiEvent("output_state_change", payload))
-        if PUBLISH_PLURAL:
-            self.ctx.bus.publish(UiEvent("outputs_state_change", payload))

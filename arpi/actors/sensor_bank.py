@@ -11,10 +11,11 @@ not drift (each deadline is the previous one plus the period; missed deadlines
 are skipped, never bunched up).
 
 Hardware failure is never quiet: a channel that cannot be read is `FAULT`; a bank
-that cannot open its bus fails its start, and every exit of an incarnation
-(`release`) tells the alarm `FAULT` for all of its sensors. A bank whose every
-channel failed for `fail_after` seconds ends its incarnation so that the
-supervisor reopens the device with backoff.
+that cannot open its bus fails its start, and every failure exit of an incarnation
+(`release` after a crash, a failed start or read errors) tells the alarm `FAULT` for
+all of its sensors; an orderly stop by the supervisor (`teardown` ran) does not.
+A bank whose every channel failed for `fail_after` seconds ends its incarnation so
+that the supervisor reopens the device with backoff.
 
 Calibration (F18): `basic` lines (and every board-2 input) compare with a stored
 reference. `ResetReferences` recalibrates them from readings taken over
@@ -311,6 +312,11 @@ class SensorBankActor(Actor):
             return None
         return super().handle(message)
 
+    def teardown(self) -> None:
+        # Runs only on an orderly stop (the supervisor stops the bank: shutdown or
+        # a collateral restart), never after a failure.
+        self._orderly = True
+
     def release(self) -> None:
         if self._subscribed:
             self.ctx.bus.unsubscribe(ConfigChanged, self._on_config_changed)
@@ -318,9 +324,12 @@ class SensorBankActor(Actor):
             if timer is not None:
                 timer.cancel()
         lines = getattr(self, "_lines", [])
-        if lines:
-            # Whatever ended this incarnation, its lines are unreadable until the
-            # next one scans: say so (never "idle").
+        if lines and not getattr(self, "_orderly", False) and not self.abandoned:
+            # A failure (crash, failed start, unreadable bus) leaves its lines
+            # unreadable until the next incarnation scans: say so (never "idle").
+            # An orderly stop says nothing: the lines did not fail, and an alarm
+            # still running during a process stop must not see sabotage. An
+            # abandoned (hung) incarnation is silent too: its replacement reports.
             states = tuple((line.id, LineState.FAULT) for line in lines)
             self._alarm.tell(
                 SensorsSampled(self.name, self.ctx.clock.monotonic(), states)

@@ -26,7 +26,7 @@ from arpi.db.storage import DatabaseWriter
 from arpi.drivers import DriverFactory, SimulatedHardware
 from arpi.drivers.wiring import CUT_LEVEL
 from arpi.http.origins import DEFAULT_ORIGINS
-from tests.helpers import async_wait_for
+from tests.helpers import async_wait_for, wait_for
 from tests.http.conftest import SECRET, serve
 from tests.hw_actors.conftest import add_sensor
 
@@ -348,3 +348,49 @@ def test_reset_references_asks_every_sensor_bank(panel: Panel) -> None:
         assert list(body["calibrated"]) == [str(first)]
 
     serve(panel.ctx, scenario)
+
+
+# -- a change made while storage is down (acknowledged only once durable) -----------
+
+
+def test_disarm_while_storage_is_down_says_what_happened(panel: Panel) -> None:
+    from arpi.actors.alarm import ask_alarm
+    from arpi.alarm.lines import LineState
+    from arpi.alarm.messages import Arm, GetAlarmStatus, SensorsSampled
+
+    panel.ctx.settings.ask_timeout = 0.5  # the front's wait for the commit
+    sensor_id = add_sensor(panel.db, 0)
+    alarm = panel.start(AlarmLogic, "alarm")
+    panel.start(Siren, "siren")
+    panel.start(OutputsActor, "outputs")
+    idle = ((sensor_id, LineState.IDLE),)
+    alarm.tell(SensorsSampled("test", panel.clock.monotonic(), idle))
+    assert ask_alarm(alarm, Arm("arm_away"), 10).ok
+    assert alarm.ask(GetAlarmStatus(), 5).arm_state == "arm_away"
+
+    async def scenario(api: Any) -> None:
+        await asyncio.to_thread(panel.stop, "storage")
+        status, body, _ = await api.call(
+            "PUT", "/api/monitoring/disarm", token=api.token("user")
+        )
+        assert status == 503
+        assert body == {
+            "error": "disarmed, but the change could not be stored yet; "
+            "it will be stored when the database is back"
+        }
+        # The alarm did disarm (it guards in memory and writes later).
+        assert (await alarm.ask_async(GetAlarmStatus(), 5)).arm_state == "disarm"
+
+    serve(panel.ctx, scenario)
+    assert panel.sql("SELECT count(*) FROM disarm") == [(0,)]
+
+    # Storage back: the alarm writes the disarm it kept, at once on storage's
+    # Lifecycle(started) or else on its retry timer (`ctx.clock`): the event can
+    # come before the new incarnation is in the directory, so time moves too.
+    panel.start(DatabaseWriter, "storage")
+
+    def stored() -> bool:
+        panel.clock.advance(2.0)  # the alarm's longest retry delay
+        return panel.sql("SELECT count(*) FROM disarm") == [(1,)]
+
+    wait_for(stored, what="the disarm row")

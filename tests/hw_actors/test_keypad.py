@@ -237,3 +237,39 @@ def test_exit_delay_beeps_each_second_and_faster_at_the_end(users):
     # 1 beep at 1..2 s, 2 beeps at 3..6 s (under 5 s left), 3 when it ends at 7 s.
     assert beeps == 2 * 1 + 4 * 2 + 3
     assert not rig.hardware.keypad.beeper_sounding
+
+
+def test_code_typed_while_the_database_is_down_is_refused_and_keypad_survives(
+    pg_server,
+):
+    from structlog.testing import capture_logs
+
+    from arpi.actors import Ping
+    from tests.hw_actors.conftest import make_rig
+
+    rig = make_rig(pg_server.create_database())
+    try:
+        rig.probe("alarm")
+        rig.query('UPDATE "user" SET access_code = %s WHERE id = 1', (hashed("1234"),))
+        incarnation = start_keypad(rig).ask(Ping(), timeout=10).incarnation
+
+        pg_server.stop()
+        with capture_logs() as logs:
+            press(rig, "1234")
+        assert rig.hardware.keypad.beeper_sounding  # the error beeps
+        events = [e["event"] for e in logs]
+        assert "keypad_database_unavailable" in events
+        assert commands(rig) == []
+        pong = rig.ctx.directory.address("keypad").ask(Ping(), timeout=10)
+        assert pong.incarnation == incarnation  # no crash, no restart
+
+        pg_server.start()
+        rig.step(5.0, "keypad")  # the error signal is over
+        press(rig, "1234")
+        ((name, message),) = wait_commands(rig, 1)
+        assert name == "Disarm" and message.user_id == 1
+    finally:
+        for ref in reversed(rig.started):
+            if ref.is_alive():
+                ref.stop(block=True, timeout=5)
+        rig.factory.close()

@@ -58,10 +58,14 @@ def start_bank(rig, bank: int = 0, **options):
 
 def scan(rig, bank: int = 0) -> dict[int, LineState]:
     """One more scan of the bank; the states it reported."""
+    # The alarm probe must have recorded every sample sent so far before counting:
+    # otherwise a sample still in its inbox (e.g. the start scan) would be taken
+    # for the new one.
+    rig.settle(f"sensors{bank}", "alarm")
     before = len(
         [s for s in rig.inbox.of(SensorsSampled) if s.bank == f"sensors{bank}"]
     )
-    rig.step(PERIOD, f"sensors{bank}")
+    rig.step(PERIOD, f"sensors{bank}", "alarm")
     return dict(wait_samples(rig, before + 1, f"sensors{bank}")[-1].states)
 
 

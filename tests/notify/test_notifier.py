@@ -119,8 +119,9 @@ def test_per_target_backoff_then_a_visible_failure(rig):
     def email1():
         return next(r for r in outbox_rows(rig.db) if r["target"] == "email1")
 
-    wait_for(lambda: email1()["attempts"] == 1)
-    assert statuses(rig)["email2"] == "sent"
+    # Both e-mails go out at once on the notifier's worker threads: the refused
+    # one can be recorded before the other is sent, so wait for both outcomes.
+    wait_for(lambda: email1()["attempts"] == 1 and statuses(rig)["email2"] == "sent")
     for attempts, delay in ((1, 10.0), (2, 20.0), (3, 30.0)):
         tries = rig.smtp.handler.attempts
         rig.clock.advance(delay - 0.5)  # not yet due: nothing is tried
@@ -433,3 +434,46 @@ def test_gsm_actor_answers_even_when_the_modem_is_silent(rig, mode):
     listing = rig.ctx.directory.address("gsm").ask(ListSms(), timeout=20)
 
     assert listing.ok is False and listing.error
+
+
+def test_smtp_change_applies_to_the_next_mail_without_a_restart(rig):
+    from aiosmtpd.controller import Controller
+
+    from arpi.bus import ConfigChanged
+    from tests.notify.conftest import SmtpHandler, _free_port
+
+    write_options(
+        rig.db, notifications__subscriptions=subscriptions(email1=["alert_started"])
+    )
+    rig.start_notifier()
+    rig.enqueue("alert_started:1", "alert_started", {**ALERT, "alert_id": 1})
+    rig.ctx.directory.address("notifier").tell(NotificationsQueued())
+    wait_for(lambda: settled(rig, {"email1": "sent"}))
+    assert len(rig.smtp.handler.received("anna@example.org")) == 1
+
+    other = SmtpHandler()
+    controller = Controller(other, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    try:
+        write_options(
+            rig.db,
+            notifications__smtp={
+                "enabled": True,
+                "smtp_hostname": "127.0.0.1",
+                "smtp_port": controller.port,
+                "smtp_username": None,
+                "smtp_password": None,
+                "email_address_1": "anna@example.org",
+                "email_address_2": "bela@example.org",
+            },
+        )
+        # As the front does after the option write committed.
+        rig.ctx.bus.publish(ConfigChanged(frozenset({"notifications/smtp"})))
+        rig.ctx.directory.address("notifier").ask(Ping(), timeout=5)  # reloaded
+
+        rig.enqueue("alert_started:2", "alert_started", {**ALERT, "alert_id": 2})
+        rig.ctx.directory.address("notifier").tell(NotificationsQueued())
+        wait_for(lambda: len(other.received("anna@example.org")) == 1)
+        assert len(rig.smtp.handler.received("anna@example.org")) == 1
+    finally:
+        controller.stop()
