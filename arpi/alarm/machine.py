@@ -964,8 +964,13 @@ class AlarmMachine:
         active = line is _ACTIVE
         fx = self._fx
         assert fx is not None
-        if was_active is not active or was_trouble is not trouble:
+        if old is None:
+            # The first sample after a start: the stored flags may be left over
+            # from before a restart, so write what the line says now.
             fx.append(RecordSensorFlags(rt.cfg.id, active, trouble))
+        if was_active is not active or was_trouble is not trouble:
+            if old is not None:
+                fx.append(RecordSensorFlags(rt.cfg.id, active, trouble))
             if was_active is not active:
                 self._n_active += 1 if active else -1
                 self._active_changed = True

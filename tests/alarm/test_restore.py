@@ -235,3 +235,21 @@ def test_restore_of_a_smoke_countdown_keeps_its_deadline():
     assert not of(again.log, OpenAlert)
     again.advance(0.1)
     assert again.state == "monitoring_sabotage"
+
+
+def test_first_sample_after_a_restart_rewrites_the_sensor_flags():
+    """A flag stored before the restart (sensor.alert) is cleared when the line is
+    idle again, without any alarm."""
+    from arpi.alarm.effects import RecordSensorFlags
+
+    rig = Rig()
+    rig.arm()
+    rig.set(WINDOW, A)
+    rig.disarm()
+    restarted = rig.restart()
+
+    effects = restarted.set(WINDOW, I)
+
+    assert RecordSensorFlags(WINDOW, False, False) in of(effects, RecordSensorFlags)
+    assert not of(effects, OpenAlert)
+    assert not siren_starts(effects)
