@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -1215,6 +1216,10 @@ class AlarmLogic(Actor):
     def _early_command(self, effect: Command) -> None:
         self._early.append(effect)
         self._command(effect)
+        # Give up the GIL once (not a wait): the siren and outputs threads, just
+        # woken by this command, run now instead of after the rest of this event
+        # (UI payloads, durable snapshot, the write). Only on an alert start/join.
+        time.sleep(0)
 
     def _command(self, effect: Command) -> None:
         if isinstance(effect, StartSiren):

@@ -7,9 +7,14 @@ Sections (subcommands); `all` runs every one of them:
   `alarm`, `siren`, `outputs` over the simulated board), real PostgreSQL. Each trial
   disarms and re-arms (both acknowledged after their commit) before the next trip.
 
-Later parts add sections to `SECTIONS` (e.g. REST and Socket.IO round trips). The
-figures are printed, never judged here: `met` only says whether the targets were
-reached on this run.
+- `rest`, `events`, `process`: against an `arpi-simulate` child process (demo house
+  plus 7 sensors = 15, real clock); see `arpi.cli.bench_process`. One simulator
+  serves every such section of a run.
+
+`all` runs every section and adds `summary`: each target, the figure and whether it
+was met, with the load average of the machine (other work skews the figures). The
+figures are printed, never judged in tests: `met` only says whether the targets
+were reached on this run.
 
 PostgreSQL: with `--database-url` / DATABASE_URL a scratch database is created on
 that server and dropped afterwards (the named database itself is never written);
@@ -237,13 +242,78 @@ def bench_alarm(db: Any, trials: int, warmup: int) -> dict[str, Any]:
 
 def _run_alarm(args: argparse.Namespace) -> dict[str, Any]:
     with scratch_database(args.database_url) as db:
-        return bench_alarm(db, args.trials, args.warmup)
+        result = bench_alarm(db, args.trials, args.warmup)
+    result["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    return result
+
+
+def _process_runner(name: str) -> Callable[[argparse.Namespace], dict[str, Any]]:
+    def run(args: argparse.Namespace) -> dict[str, Any]:
+        from arpi.cli import bench_process
+
+        return bench_process.RUNNERS[name](args)
+
+    return run
 
 
 # Section name -> runner(args) -> figures. Later parts register theirs here.
 SECTIONS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "alarm": _run_alarm,
+    "rest": _process_runner("rest"),
+    "events": _process_runner("events"),
+    "process": _process_runner("process"),
 }
+
+
+def _summary(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per target: section, figure, value, target, met."""
+    rows: list[dict[str, Any]] = []
+
+    def add(section: str, figure: str, value: Any, target: float, below: bool) -> None:
+        met = value is not None and (value < target if below else value >= target)
+        rows.append(
+            {
+                "section": section,
+                "figure": figure,
+                "value": value,
+                "target": target,
+                "met": met,
+            }
+        )
+
+    alarm = results.get("alarm")
+    if alarm:
+        add("alarm", "median_ms", alarm["median_ms"], ALARM_TARGETS["median_ms"], True)
+        add("alarm", "p99_ms", alarm["p99_ms"], ALARM_TARGETS["p99_ms"], True)
+    rest = results.get("rest")
+    if rest:
+        t = rest["targets"]
+        add(
+            "rest", "requests_per_s", rest["requests_per_s"], t["requests_per_s"], False
+        )
+        add("rest", "p99_ms", rest.get("p99_ms"), t["p99_ms"], True)
+    events = results.get("events")
+    if events:
+        t = events["targets"]
+        add(
+            "events",
+            "sensor.p99_ms",
+            events["sensor"]["p99_ms"],
+            t["sensor_p99_ms"],
+            True,
+        )
+        add(
+            "events",
+            "arm.median_ms",
+            events["arm"]["median_ms"],
+            t["arm_median_ms"],
+            True,
+        )
+    process = results.get("process")
+    if process:
+        for figure, target in process["targets"].items():
+            add("process", figure, process[figure], target, True)
+    return rows
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -267,6 +337,25 @@ def _parser() -> argparse.ArgumentParser:
         "--warmup", type=int, default=20, help="unmeasured trials first (default 20)"
     )
     parser.add_argument(
+        "--rest-seconds",
+        type=float,
+        default=10.0,
+        help="how long the REST load runs (default 10 s)",
+    )
+    parser.add_argument(
+        "--event-trials",
+        type=int,
+        default=200,
+        help="measured Socket.IO round trips of each kind, at most --trials "
+        "(default 200)",
+    )
+    parser.add_argument(
+        "--cpu-seconds",
+        type=float,
+        default=10.0,
+        help="window of each CPU measurement (default 10 s)",
+    )
+    parser.add_argument(
         "--database-url",
         default=os.environ.get("DATABASE_URL"),
         help="PostgreSQL server for a scratch database "
@@ -284,11 +373,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.warmup < 0:
         print("arpi-bench: --warmup must not be negative", file=sys.stderr)
         return 2
+    for flag, value, low, high in (
+        ("--rest-seconds", args.rest_seconds, 0.1, 600.0),
+        ("--cpu-seconds", args.cpu_seconds, 0.5, 600.0),
+        ("--event-trials", args.event_trials, 2, 100_000),
+    ):
+        if not low <= value <= high:
+            print(f"arpi-bench: {flag} must be within {low}..{high}", file=sys.stderr)
+            return 2
     from arpi.logs import configure_logging
 
     configure_logging("json", "error", stream=sys.stderr)
     names = list(SECTIONS) if args.section == "all" else [args.section]
-    results = {name: SECTIONS[name](args) for name in names}
+    results: dict[str, Any] = {}
+    try:
+        for name in names:
+            results[name] = SECTIONS[name](args)
+    finally:
+        from arpi.cli.bench_process import close_fixture
+
+        close_fixture(args)
+    if args.section == "all":
+        rows = _summary(results)
+        results["summary"] = {
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+            "cpus": os.cpu_count(),
+            "targets": rows,
+            "all_met": all(row["met"] for row in rows),
+        }
     print(json.dumps(results))
     return 0
 

@@ -1,4 +1,4 @@
-"""The loop-side web front: Socket.IO server, event bridge from the actors, shared state.
+"""The loop-side web front: Socket.IO server, event bridge from actors, shared state.
 
 Threads: everything here runs on the asyncio loop of the main thread except
 `post_threadsafe`, the bus subscriber, which actors call from their own threads.
@@ -39,7 +39,7 @@ from arpi.bus import UiEvent
 from arpi.http.asks import ask_actor
 from arpi.http.auth import AuthGate, UserCache
 from arpi.http.errors import ApiError, dumps
-from arpi.http.limiter import AttemptLimiter, LimiterEvent
+from arpi.http.limiter import AttemptLimiter, LimiterEvent, security_warning
 from arpi.http.lockouts import LockoutStore
 from arpi.http.origins import OriginPolicy, origin_of
 from arpi.http.readpool import ReadPool
@@ -113,6 +113,11 @@ class Front:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
         self._dropped = 0
+        # Events handed over by other threads, taken in order on the loop. One
+        # loop wake-up serves every event posted before it runs (an arm publishes
+        # six): each wake-up is a syscall and a GIL handoff on the poster's thread.
+        self._inbox: deque[UiEvent] = deque()
+        self._inbox_scheduled = False
         # Shared reads: requests for the same list join a query already running,
         # but only if nothing was written and no event arrived since it started.
         self.generation = 0
@@ -204,10 +209,21 @@ class Front:
         loop = self._loop
         if self._closing or loop is None or loop.is_closed():
             return
+        self._inbox.append(event)
+        if self._inbox_scheduled:
+            return  # the loop has yet to take the inbox: it will see this one too
+        self._inbox_scheduled = True
         try:
-            loop.call_soon_threadsafe(self._accept, event)
+            loop.call_soon_threadsafe(self._take_inbox)
         except RuntimeError:
             pass  # the loop closed between the check and the call
+
+    def _take_inbox(self) -> None:
+        # Cleared before taking: an event posted from now on schedules a new call.
+        self._inbox_scheduled = False
+        inbox = self._inbox
+        while inbox:
+            self._accept(inbox.popleft())
 
     def _accept(self, event: UiEvent) -> None:
         if self._closing:
@@ -280,7 +296,7 @@ class Front:
 
     # --- state for connecting clients -----------------------------------------
 
-    async def prime_state(self, timeout: float = 2.0) -> None:
+    async def prime_state(self, timeout: float = 2.0) -> None:  # noqa: ASYNC109
         """Fill the snapshot from the alarm and the outputs table where no event
         has told us yet. Failures leave the gaps (a later connect retries)."""
         from arpi.http.alarm_api import GetAlarmStatus, status_fields
@@ -416,20 +432,7 @@ class Front:
 
     def _limiter_event(self, event: LimiterEvent) -> None:
         """Publish a wrong-code warning for admins (any thread, F8)."""
-        self.ctx.bus.publish(
-            UiEvent(
-                "security_warning",
-                {
-                    "kind": event.kind,
-                    "what": event.what,
-                    "key": event.key,
-                    "failures": event.failures,
-                    "retry_after": round(event.retry_after, 1),
-                },
-                admin_only=True,
-                coalesce=False,
-            )
-        )
+        self.ctx.bus.publish(security_warning(event))
 
 
 def _event_id(event: UiEvent) -> Any:

@@ -21,9 +21,9 @@ from typing import Any
 
 import structlog
 
-from arpi.db import sql
+from arpi.db import sql, tables
 from arpi.db.tables import notification_outbox as outbox
-from arpi.notify.subscriptions import EVENTS, load_config
+from arpi.notify.subscriptions import _PAIRS, EVENTS, NotificationConfig, parse_config
 from arpi.notify.texts import render
 
 __all__ = [
@@ -104,7 +104,7 @@ def enqueue_notifications(
     if not isinstance(context, Mapping):
         raise ValueError("context: must be a mapping")  # noqa: TRY004 - one error type for every bad argument
 
-    config = load_config(cursor)
+    config = _read_config(cursor)
     targets = config.targets_for(kind)
     if not targets:
         log.info("notification_not_subscribed", event_key=event_key, kind=kind)
@@ -112,22 +112,8 @@ def enqueue_notifications(
     texts = render(kind, context, config.location, tz)
     stored_context = json.dumps(_jsonable(dict(context)))
     at = context.get("at")
-    columns = [
-        outbox.event_key,
-        outbox.kind,
-        outbox.target,
-        outbox.channel,
-        outbox.address,
-        outbox.subject,
-        outbox.body,
-        outbox.context,
-    ]
-    values = [sql.param() for _ in columns]
-    if isinstance(at, datetime) and at.tzinfo is not None:
-        columns += [outbox.created_at, outbox.next_attempt_at]
-        values += [sql.param(), sql.param()]
-    query = sql.Q.into(outbox).columns(*columns).insert(*values)
-    text = sql.to_sql(query) + " ON CONFLICT (event_key, target) DO NOTHING"
+    timed = isinstance(at, datetime) and at.tzinfo is not None
+    text = _insert_text(timed)
 
     added = 0
     for target in targets:
@@ -143,7 +129,7 @@ def enqueue_notifications(
             body,
             stored_context,
         ]
-        if len(columns) > 8:
+        if timed:
             params += [at, at]
         added += sql.execute(cursor, text, params)
     log.info(
@@ -154,6 +140,64 @@ def enqueue_notifications(
         added=added,
     )
     return added
+
+
+# The statements of `enqueue_notifications` are built once: it runs inside the
+# alarm's alert transaction, on the storage thread, while the siren is being set.
+_INSERT_TEXT: dict[bool, str] = {}
+
+
+def _insert_text(timed: bool) -> str:
+    text = _INSERT_TEXT.get(timed)
+    if text is None:
+        columns = [
+            outbox.event_key,
+            outbox.kind,
+            outbox.target,
+            outbox.channel,
+            outbox.address,
+            outbox.subject,
+            outbox.body,
+            outbox.context,
+        ]
+        if timed:
+            columns += [outbox.created_at, outbox.next_attempt_at]
+        query = (
+            sql.Q.into(outbox).columns(*columns).insert(*[sql.param() for _ in columns])
+        )
+        text = sql.to_sql(query) + " ON CONFLICT (event_key, target) DO NOTHING"
+        _INSERT_TEXT[timed] = text
+    return text
+
+
+_OPTIONS_TEXT: list[str] = []
+# The last options read and what they parsed to: the rows are still read in the
+# caller's transaction every time (same snapshot as the event), only parsing them
+# again is skipped while they are unchanged.
+_PARSED: list[tuple[str, NotificationConfig]] = []
+
+
+def _read_config(cursor: Any) -> NotificationConfig:
+    """`subscriptions.load_config`, with its statement and last parse remembered."""
+    if not _OPTIONS_TEXT:
+        o = tables.option
+        _OPTIONS_TEXT.append(
+            sql.to_sql(
+                sql.Q.from_(o)
+                .select(o.name, o.section, o.value)
+                .where(o.name.isin([sql.param(), sql.param()]))
+            )
+        )
+    rows = sql.fetch_all(cursor, _OPTIONS_TEXT[0], ("notifications", "system"))
+    found = {(row["name"], row["section"]): row["value"] for row in rows}
+    options = {pair: found.get(pair) for pair in _PAIRS}
+    key = json.dumps([options[pair] for pair in _PAIRS], sort_keys=True, default=str)
+    cached = _PARSED[0] if _PARSED else None
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    config = parse_config(options)
+    _PARSED[:] = [(key, config)]
+    return config
 
 
 _ROW_COLUMNS = (

@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any
 
 import bcrypt
-import jwt
 import structlog
 from aiohttp import web
 from pypika import Table
@@ -730,6 +729,10 @@ async def mcp_token_create(req: Req) -> web.Response:
         "timestamp": int(req.front.tokens.now()),
         "ttl": req.query["ttl"],
     }
+    # Imported here: PyJWT pulls in `cryptography` (~9 MB resident) for this one
+    # rarely used endpoint.
+    import jwt
+
     return ok(jwt.encode(claims, secret, "HS256"))
 
 
