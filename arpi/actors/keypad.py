@@ -707,7 +707,7 @@ class KeypadActor(Actor):
             self._beep_token += 1
             self._set_beeper(False)
 
-    # -- exit and entry beeps -----------------------------------------------------------
+    # -- exit and entry beeps ----------------------------------------------------------
 
     def _start_countdown(self, state: str) -> None:
         self._stop_countdown()

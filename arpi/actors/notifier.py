@@ -622,7 +622,7 @@ class Notifier(Actor):
     def _limiter_event(self, event: LimiterEvent) -> None:
         self.ctx.bus.publish(security_warning(event))
 
-    # -- outcomes ------------------------------------------------------------------------
+    # -- outcomes ----------------------------------------------------------------------
 
     def _succeeded(
         self, entry: _Entry, *, skip: list[int] | None = None, reason: str = ""
@@ -754,7 +754,7 @@ class Notifier(Actor):
         if write.on_done is not None:
             write.on_done()
 
-    # -- power --------------------------------------------------------------------------
+    # -- power -------------------------------------------------------------------------
 
     def _power_changed(self, message: Any) -> None:
         kind = (
@@ -777,7 +777,7 @@ class Notifier(Actor):
         self.log.info("power_notification", kind=kind)
         self._write(write, committed, "enqueue")
 
-    # -- test actions --------------------------------------------------------------------
+    # -- test actions ------------------------------------------------------------------
 
     def _test_texts(self) -> Any:
         return render(

@@ -92,7 +92,7 @@ class _Check:
     pass
 
 
-# -- NTP status without the network ------------------------------------------------------
+# -- NTP status without the network ----------------------------------------------------
 
 _TIMESYNC_FLAG = Path("/run/systemd/timesync/synchronized")
 
@@ -137,7 +137,7 @@ def ntp_synchronized(flag: Path = _TIMESYNC_FLAG) -> bool | None:
     return state != _TIME_ERROR
 
 
-# -- system clock and zone ------------------------------------------------------------------
+# -- system clock and zone -------------------------------------------------------------
 
 
 def _run(command: Sequence[str], timeout: float = 10.0) -> str | None:
@@ -234,7 +234,7 @@ class ClockActor(Actor):
             except Exception as exc:  # noqa: BLE001 - release must not raise; any driver error is logged
                 self.log.warning("rtc_close_failed", error=str(exc))
 
-    # -- comparing ----------------------------------------------------------------------
+    # -- comparing ---------------------------------------------------------------------
 
     def _schedule(self) -> None:
         self._timer = self.tell_self_later(self._interval, _Check())

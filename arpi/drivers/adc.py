@@ -105,7 +105,7 @@ class Board3Inputs:
         levels: list[float | None] = []
         failed: list[int] = []
         error = ""
-        for channel, (chip, pin) in zip(self.channels, self._plan):
+        for channel, (chip, pin) in zip(self.channels, self._plan, strict=True):
             try:
                 levels.append(chip.read_raw(pin) / 1023.0)
             except AdcReadError as exc:

@@ -333,7 +333,8 @@ class DriverFactory:
     # -- drivers -----------------------------------------------------------------
 
     def sensor_banks(self) -> list[tuple[int, ...]]:
-        """The channels of each sensor bank: board 3 two banks (AD1, AD2), board 2 one."""
+        """The channels of each sensor bank: two banks (AD1, AD2) on board 3, one on
+        board 2."""
         if self.board == 3:
             return [tuple(range(8)), tuple(range(8, 15))]
         return [tuple(range(15))]
@@ -370,11 +371,19 @@ class DriverFactory:
         """A GsmModem (not started) on the configured port or the fake modem's pty."""
         if self.hardware is not None:
             fake = self.hardware.modem
-            url = lambda: fake.port
+
+            def url() -> str:
+                # The fake modem's pty is read at every open: it changes when the
+                # fake "vanishes" and comes back.
+                return fake.port
+
             baud = 9600
         else:
             port = self.config.gsm_port
-            url = lambda: port
+
+            def url() -> str:
+                return port
+
             baud = self.config.gsm_baud
 
         def open_port() -> Any:

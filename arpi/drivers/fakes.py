@@ -209,7 +209,8 @@ class FakeGpio:
             callback(pin)
 
     def pull_low(self, pin: int, low: bool) -> None:
-        """A far-side open-drain device pulls the line low (wired-AND with our level)."""
+        """A far-side open-drain device pulls the line low (wired-AND with our
+        level)."""
         (self._pulled_low.add if low else self._pulled_low.discard)(pin)
 
     def level(self, pin: int) -> int:

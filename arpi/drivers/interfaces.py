@@ -1,4 +1,4 @@
-"""Driver interfaces the hardware actors use; real and simulated drivers satisfy them."""
+"""Driver interfaces of the hardware actors; real and simulated drivers fit them."""
 
 from __future__ import annotations
 

@@ -15,7 +15,8 @@ __all__ = ["PiGpio", "open_i2c", "open_spi"]
 
 
 def open_spi(bus: int, device: int, speed_hz: int = 1_000_000) -> Any:
-    """An opened spidev.SpiDev (already satisfies SpiBus). Raises HardwareUnavailable."""
+    """An opened spidev.SpiDev (it satisfies SpiBus as it is). Raises
+    HardwareUnavailable."""
     try:
         import spidev  # type: ignore[import-not-found]
     except ImportError as exc:

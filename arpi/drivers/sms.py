@@ -166,7 +166,7 @@ def _udh(concat: Concat) -> bytes:
 
 def _split(units: list, size: int, breakable) -> list[list]:
     parts, current = [], []
-    for i, unit in enumerate(units):
+    for unit in units:
         current.append(unit)
         if len(current) >= size:
             # Never end a part in the middle of an escape pair or a surrogate pair.

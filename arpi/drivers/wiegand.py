@@ -110,7 +110,8 @@ def decode_frame(bits: list[int]) -> list[KeypadEvent]:
 
 
 def encode_card(number: int, bits: int = 26) -> list[int]:
-    """The Wiegand frame of a card (with parity). Raises ValueError if it does not fit."""
+    """The Wiegand frame of a card (with parity). Raises ValueError if it does not
+    fit."""
     if bits not in (26, 34):
         raise ValueError(f"card frames are 26 or 34 bits, got {bits}")
     width = bits - 2

@@ -37,12 +37,27 @@ _Handler = Callable[[Req], Awaitable[web.StreamResponse]]
 
 
 def _sim_route(
-    method: str, path: str, *, body: Field | None = None, summary: str,
+    method: str,
+    path: str,
+    *,
+    body: Field | None = None,
+    summary: str,
     responses: dict[int, str] | None = None,
 ) -> Callable[[_Handler], _Handler]:
     def deco(fn: _Handler) -> _Handler:
-        SIM_ROUTES.append(Route(method, PREFIX + path, fn, Auth.NONE, body, {}, summary,
-                                dict(responses or {}), "simulator"))
+        SIM_ROUTES.append(
+            Route(
+                method,
+                PREFIX + path,
+                fn,
+                Auth.NONE,
+                body,
+                {},
+                summary,
+                dict(responses or {}),
+                "simulator",
+            )
+        )
         return fn
 
     return deco
@@ -80,17 +95,28 @@ async def simulator_state(req: Req) -> web.Response:
     return _ok(await _sim(req).state())
 
 
-_CHANNEL_BODY = Obj({
-    "state": Field("string", enum=STATES,
-                   description="a person's view; translated with the channel's wiring"),
-    "level": Field("number", minimum=0, maximum=1,
-                   description="a raw level, fraction of VREF"),
-}, extra="reject")
+_CHANNEL_BODY = Obj(
+    {
+        "state": Field(
+            "string",
+            enum=STATES,
+            description="a person's view; translated with the channel's wiring",
+        ),
+        "level": Field(
+            "number", minimum=0, maximum=1, description="a raw level, fraction of VREF"
+        ),
+    },
+    extra="reject",
+)
 
 
-@_sim_route("PUT", _CHANNEL_PATH, body=_CHANNEL_BODY,
-            summary="Set a sensor line: a state for its wiring, or a raw level",
-            responses={200: "the channel's new view", 404: "no such channel"})
+@_sim_route(
+    "PUT",
+    _CHANNEL_PATH,
+    body=_CHANNEL_BODY,
+    summary="Set a sensor line: a state for its wiring, or a raw level",
+    responses={200: "the channel's new view", 404: "no such channel"},
+)
 async def simulator_channel(req: Req) -> web.Response:
     channel = int(req.request.match_info["channel"])
     sim = _sim(req)
@@ -104,17 +130,27 @@ async def _view(coro: Awaitable[dict[str, Any]]) -> web.Response:
     return _ok(await coro)
 
 
-@_sim_route("PUT", "/power", body=Obj({
-    "source": Field("string", required=True, enum=POWER_SOURCES)}, extra="reject"),
-    summary="Switch the power source: network (mains) or battery")
+@_sim_route(
+    "PUT",
+    "/power",
+    body=Obj(
+        {"source": Field("string", required=True, enum=POWER_SOURCES)}, extra="reject"
+    ),
+    summary="Switch the power source: network (mains) or battery",
+)
 async def simulator_power(req: Req) -> web.Response:
     _sim(req).set_power(req.body["source"])
     return _ok({"source": req.body["source"]})
 
 
-@_sim_route("PUT", "/gsm", body=Obj({
-    "mode": Field("string", required=True, enum=MODEM_MODES)}, extra="reject"),
-    summary="The fake modem's behaviour: ok, slow, silent, error or absent")
+@_sim_route(
+    "PUT",
+    "/gsm",
+    body=Obj(
+        {"mode": Field("string", required=True, enum=MODEM_MODES)}, extra="reject"
+    ),
+    summary="The fake modem's behaviour: ok, slow, silent, error or absent",
+)
 async def simulator_gsm(req: Req) -> web.Response:
     _sim(req).set_gsm_mode(req.body["mode"])
     return _ok({"mode": req.body["mode"]})
@@ -129,20 +165,41 @@ async def simulator_gsm_messages(req: Req) -> web.Response:
 async def simulator_mail(req: Req) -> web.Response:
     sim = _sim(req)
     mail = sim.mail
-    return _ok({
-        "host": getattr(mail, "host", None),
-        "port": mail.port if mail is not None and mail.running else None,
-        "error": getattr(mail, "error", None) if mail is not None else "not started",
-        "messages": sim.mail_messages(),
-    })
+    return _ok(
+        {
+            "host": getattr(mail, "host", None),
+            "port": mail.port if mail is not None and mail.running else None,
+            "error": getattr(mail, "error", None)
+            if mail is not None
+            else "not started",
+            "messages": sim.mail_messages(),
+        }
+    )
 
 
-@_sim_route("POST", "/keypad", body=Obj({
-    "keys": Field("string", min_length=1, max_length=32, pattern=r"[0-9*#]+",
-                  description="keys typed on the Wiegand keypad"),
-    "card": Field("digits", min_length=1, max_length=10,
-                  description="a card number held to the reader"),
-}, extra="reject"), summary="Type keys or show a card on the Wiegand keypad")
+@_sim_route(
+    "POST",
+    "/keypad",
+    body=Obj(
+        {
+            "keys": Field(
+                "string",
+                min_length=1,
+                max_length=32,
+                pattern=r"[0-9*#]+",
+                description="keys typed on the Wiegand keypad",
+            ),
+            "card": Field(
+                "digits",
+                min_length=1,
+                max_length=10,
+                description="a card number held to the reader",
+            ),
+        },
+        extra="reject",
+    ),
+    summary="Type keys or show a card on the Wiegand keypad",
+)
 async def simulator_keypad(req: Req) -> web.Response:
     sim = _sim(req)
     which = _one_of(req.body, "keys", "card")
@@ -156,11 +213,24 @@ async def simulator_keypad(req: Req) -> web.Response:
     return _ok({which: req.body[which]})
 
 
-@_sim_route("POST", "/clock", body=Obj({
-    "advance": Field("number", required=True, minimum=0, maximum=86400,
-                     description="seconds to move the manual clock forward")},
-    extra="reject"), summary="Move the manual clock (only with --clock manual)",
-    responses={200: "the new clock", 409: "the clock is not manual"})
+@_sim_route(
+    "POST",
+    "/clock",
+    body=Obj(
+        {
+            "advance": Field(
+                "number",
+                required=True,
+                minimum=0,
+                maximum=86400,
+                description="seconds to move the manual clock forward",
+            )
+        },
+        extra="reject",
+    ),
+    summary="Move the manual clock (only with --clock manual)",
+    responses={200: "the new clock", 409: "the clock is not manual"},
+)
 async def simulator_clock(req: Req) -> web.Response:
     sim = _sim(req)
     try:
@@ -170,12 +240,25 @@ async def simulator_clock(req: Req) -> web.Response:
     return _ok(sim.clock_view())
 
 
-@_sim_route("POST", "/fault", body=Obj({
-    "actor": Field("string", required=True, min_length=1, max_length=64,
-                   pattern=r"[A-Za-z0-9_.-]+"),
-    "kind": Field("string", required=True, enum=("crash", "hang")),
-}, extra="reject"), summary="Inject a crash or a hang into a named actor",
-    responses={200: "sent", 404: "no running actor of that name"})
+@_sim_route(
+    "POST",
+    "/fault",
+    body=Obj(
+        {
+            "actor": Field(
+                "string",
+                required=True,
+                min_length=1,
+                max_length=64,
+                pattern=r"[A-Za-z0-9_.-]+",
+            ),
+            "kind": Field("string", required=True, enum=("crash", "hang")),
+        },
+        extra="reject",
+    ),
+    summary="Inject a crash or a hang into a named actor",
+    responses={200: "sent", 404: "no running actor of that name"},
+)
 async def simulator_fault(req: Req) -> web.Response:
     try:
         _sim(req).inject_fault(req.body["actor"], req.body["kind"])
@@ -187,8 +270,9 @@ async def simulator_fault(req: Req) -> web.Response:
 # --- wiring into the app -----------------------------------------------------------
 
 
-def _loopback_only(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                   ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def _loopback_only(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def guarded(request: web.Request) -> web.StreamResponse:
         if not _is_loopback(request.remote):
             log.warning("simulator_refused_remote_peer", peer=request.remote)
@@ -221,18 +305,25 @@ def openapi_paths() -> dict[str, dict[str, Any]]:
             "description": "Simulator only (arpi-simulate); loopback peers only.",
         }
         if "{channel" in spec.path:
-            op["parameters"] = [{
-                "name": "channel", "in": "path", "required": True,
-                "schema": {"type": "integer", "minimum": 0, "maximum": 14},
-            }]
+            op["parameters"] = [
+                {
+                    "name": "channel",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 0, "maximum": 14},
+                }
+            ]
         if spec.body is not None:
-            op["requestBody"] = {"required": True, "content": {
-                "application/json": {"schema": json_schema(spec.body)}}}
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": json_schema(spec.body)}},
+            }
         responses = {str(k): {"description": v} for k, v in spec.responses.items()}
         responses.setdefault("200", {"description": "OK"})
         if spec.body is not None:
             responses.setdefault(
-                "400", {"description": "invalid input (names the field)"})
+                "400", {"description": "invalid input (names the field)"}
+            )
         responses["403"] = {"description": "the peer is not on loopback"}
         op["responses"] = responses
         paths.setdefault(openapi_path(spec.path), {})[spec.method.lower()] = op
@@ -253,8 +344,12 @@ async def _openapi_with_simulator(
     document.setdefault("paths", {}).update(openapi_paths())
     tags = document.setdefault("tags", [])
     if not any(t.get("name") == "simulator" for t in tags if isinstance(t, dict)):
-        tags.append({"name": "simulator",
-                     "description": "Simulator control (arpi-simulate only)"})
+        tags.append(
+            {
+                "name": "simulator",
+                "description": "Simulator control (arpi-simulate only)",
+            }
+        )
     new = json_response(document)
     for key in ("User-Token",):
         if key in response.headers:

@@ -36,19 +36,24 @@ log = structlog.get_logger("arpi.sim")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The simulator's flags (besides `--clock`, which the CLI defines)."""
     parser.add_argument(
-        "--demo", choices=sorted(DEMOS),
+        "--demo",
+        choices=sorted(DEMOS),
         help="load a demo data set: house, board2 or board3 (idempotent)",
     )
     parser.add_argument(
-        "--scenario", type=Path,
+        "--scenario",
+        type=Path,
         help="play a scenario file and exit (non-zero on any mismatch)",
     )
     parser.add_argument(
-        "--smtp-port", type=int, default=0,
+        "--smtp-port",
+        type=int,
+        default=0,
         help="port of the local SMTP sink on 127.0.0.1 (0 = any free port)",
     )
     parser.add_argument(
-        "--no-console", action="store_true",
+        "--no-console",
+        action="store_true",
         help="no interactive console even when standard input is a terminal",
     )
 
@@ -77,7 +82,8 @@ class SimApplication(Application):
     def _start_tree(self, loop: asyncio.AbstractEventLoop) -> Any:
         """Runs on a worker thread: demo data and idle lines, then the tree."""
         sim = self.simulator = Simulator(
-            self.ctx, self.hardware, mail=self.mail, demo=self.demo)
+            self.ctx, self.hardware, mail=self.mail, demo=self.demo
+        )
         conn = self.ctx.db.connect()
         try:
             if self.demo:
@@ -144,7 +150,9 @@ async def run_simulator(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     assert app.simulator is not None
     log.info(
-        "simulator_ready", clock=app.simulator.clock_mode, demo=demo,
+        "simulator_ready",
+        clock=app.simulator.clock_mode,
+        demo=demo,
         board=app.simulator.board,
         smtp_port=app.mail.port if app.mail and app.mail.running else None,
     )
@@ -153,7 +161,8 @@ async def run_simulator(args: argparse.Namespace, settings: Settings) -> int:
     scenario_task = None
     if steps is not None:
         scenario_task = asyncio.get_running_loop().create_task(
-            _play(app, steps), name="arpi-sim-scenario")
+            _play(app, steps), name="arpi-sim-scenario"
+        )
     elif not getattr(args, "no_console", False) and sys.stdin.isatty():
         from arpi.sim.console import Console
 

@@ -97,12 +97,14 @@ async def _run(sim: Simulator, verb: str, args: list[str]) -> str:
     if verb == "level":
         _need(args, 2, "level CHANNEL LEVEL")
         view = await sim.set_channel_level(
-            _int(args[0], "channel"), _float(args[1], "level"))
+            _int(args[0], "channel"), _float(args[1], "level")
+        )
         return f"line {view['channel']}: {view['state']} ({view['level']})"
     if verb == "power":
         _need(args, 1, "power network|battery")
         source = {"mains": "network", "on": "network", "off": "battery"}.get(
-            args[0], args[0])
+            args[0], args[0]
+        )
         if source not in POWER_SOURCES:
             raise CommandError("power must be network or battery")
         sim.set_power(source)
@@ -132,13 +134,15 @@ async def _run(sim: Simulator, verb: str, args: list[str]) -> str:
     if verb == "sms":
         messages = sim.gsm_messages()
         lines = [f"{m['number']}: {m['text']}" for m in messages["sms"]]
-        lines += [f"call {c['number']} answered={c['answered']}"
-                  for c in messages["calls"]]
+        lines += [
+            f"call {c['number']} answered={c['answered']}" for c in messages["calls"]
+        ]
         return "\n".join(lines) or "no SMS or calls"
     if verb == "mail":
         mails = sim.mail_messages()
         return "\n".join(f"{', '.join(m['to'])}: {m['subject']}" for m in mails) or (
-            "no mail")
+            "no mail"
+        )
     if verb == "status":
         return sim.status_line()
     if verb == "help":
@@ -155,8 +159,13 @@ async def _arm(sim: Simulator, verb: str, args: list[str]) -> str:
             raise CommandError("usage: arm away|stay [AREA_ID]")
         if len(args) == 2:
             area_id = _int(args[1], "area id")
-        message: Any = Arm(mode=f"arm_{args[0]}", area_id=area_id, user_id=None,
-                           use_delay=False, force=False)
+        message: Any = Arm(
+            mode=f"arm_{args[0]}",
+            area_id=area_id,
+            user_id=None,
+            use_delay=False,
+            force=False,
+        )
     else:
         if len(args) > 1:
             raise CommandError("usage: disarm [AREA_ID]")

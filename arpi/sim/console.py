@@ -26,8 +26,14 @@ PROMPT = "sim> "
 class Console:
     """Start with `start()` on the loop; `stop()` detaches from stdin."""
 
-    def __init__(self, sim: Simulator, on_quit: Callable[[], None], *,
-                 stdin_fd: int | None = None, out: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        sim: Simulator,
+        on_quit: Callable[[], None],
+        *,
+        stdin_fd: int | None = None,
+        out: TextIO | None = None,
+    ) -> None:
         self.sim = sim
         self.on_quit = on_quit
         self.fd = sys.stdin.fileno() if stdin_fd is None else stdin_fd

@@ -72,8 +72,11 @@ class SimulatorError(ValueError):
 class NotManualClock(SimulatorError):
     def __init__(self, mode: str) -> None:
         super().__init__(
-            "advance", f"time moves by itself with --clock {mode}; "
-            "start with --clock manual to move it by hand", status=409)
+            "advance",
+            f"time moves by itself with --clock {mode}; "
+            "start with --clock manual to move it by hand",
+            status=409,
+        )
 
 
 class UnknownActor(SimulatorError):
@@ -96,8 +99,9 @@ class Simulator:
     hardware: its `SimulatedHardware`; mail: the running `MailSink` or None.
     """
 
-    def __init__(self, ctx: Any, hardware: Any, *, mail: Any = None,
-                 demo: str | None = None) -> None:
+    def __init__(
+        self, ctx: Any, hardware: Any, *, mail: Any = None, demo: str | None = None
+    ) -> None:
         if hardware is None:
             raise ValueError("the simulator needs simulated hardware (board sim)")
         self.ctx = ctx
@@ -233,7 +237,8 @@ class Simulator:
     def _check_channel(self, channel: int) -> None:
         if not 0 <= channel < self.channel_count:
             raise SimulatorError(
-                "channel", f"must be 0..{self.channel_count - 1}", status=404)
+                "channel", f"must be 0..{self.channel_count - 1}", status=404
+            )
 
     def _apply(self, channel: int, state: str) -> float:
         wired = self._wirings.get(channel)
@@ -300,11 +305,20 @@ class Simulator:
         modem = self.hardware.modem
         return {
             "mode": modem.mode,
-            "sms": [{"number": s.number, "text": s.text, "parts": s.parts}
-                    for s in list(modem.sms)],
-            "calls": [{"number": c.number, "answered": c.answered, "tones": c.tones,
-                       "keysSent": c.keys_sent, "ended": c.ended}
-                      for c in list(modem.calls)],
+            "sms": [
+                {"number": s.number, "text": s.text, "parts": s.parts}
+                for s in list(modem.sms)
+            ],
+            "calls": [
+                {
+                    "number": c.number,
+                    "answered": c.answered,
+                    "tones": c.tones,
+                    "keysSent": c.keys_sent,
+                    "ended": c.ended,
+                }
+                for c in list(modem.calls)
+            ],
         }
 
     def mail_messages(self) -> list[dict[str, Any]]:
@@ -400,18 +414,24 @@ class Simulator:
         wiring = None
         if wired is not None:
             w = wired.wiring
-            wiring = {"channelType": w.channel_type.value,
-                      "contact": w.contact.value.upper(),
-                      "eol": "double" if w.eol_count == 2 else "single",
-                      "reference": w.reference}
+            wiring = {
+                "channelType": w.channel_type.value,
+                "contact": w.contact.value.upper(),
+                "eol": "double" if w.eol_count == 2 else "single",
+                "reference": w.reference,
+            }
         return {
             "channel": channel,
             "level": round(level, 4),
             "state": state,
             "wiring": wiring,
             "sensors": [
-                {"id": ident, "name": name, "channelType": ctype,
-                 "state": per_sensor.get(ident, state)}
+                {
+                    "id": ident,
+                    "name": name,
+                    "channelType": ctype,
+                    "state": per_sensor.get(ident, state),
+                }
                 for ident, name, ctype in (wired.sensors if wired else ())
             ],
         }
@@ -427,8 +447,10 @@ class Simulator:
 
     def outputs_view(self) -> list[dict[str, Any]]:
         states = self.hardware.drv8860.channel_states()
-        return [{"channel": i, "label": OUTPUT_LABELS[i], "on": bool(on)}
-                for i, on in enumerate(states)]
+        return [
+            {"channel": i, "label": OUTPUT_LABELS[i], "on": bool(on)}
+            for i, on in enumerate(states)
+        ]
 
     async def state(self) -> dict[str, Any]:
         """Everything a person would look at: lines, power, modem, outputs, clock."""
@@ -442,8 +464,12 @@ class Simulator:
             "clock": self.clock_view(),
             "channels": [self.channel_view(c) for c in range(self.channel_count)],
             "power": self.power,
-            "gsm": {"mode": modem.mode, "port": modem.port, "sms": len(modem.sms),
-                    "calls": len(modem.calls)},
+            "gsm": {
+                "mode": modem.mode,
+                "port": modem.port,
+                "sms": len(modem.sms),
+                "calls": len(modem.calls),
+            },
             "outputs": outputs,
             "siren": outputs[0]["on"],
             "mail": {

@@ -44,40 +44,95 @@ class DemoSet:
     options: Mapping[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
 
 
-def _zone(name: str, description: str = "Default zone", *, disarmed: int | None = None,
-          away: int | None = 0, stay: int | None = 0, away_arm: int | None = 0,
-          stay_arm: int | None = 0) -> dict[str, Any]:
-    return {"name": name, "description": description, "disarmed_delay": disarmed,
-            "away_alert_delay": away, "stay_alert_delay": stay,
-            "away_arm_delay": away_arm, "stay_arm_delay": stay_arm}
+def _zone(
+    name: str,
+    description: str = "Default zone",
+    *,
+    disarmed: int | None = None,
+    away: int | None = 0,
+    stay: int | None = 0,
+    away_arm: int | None = 0,
+    stay_arm: int | None = 0,
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "description": description,
+        "disarmed_delay": disarmed,
+        "away_alert_delay": away,
+        "stay_alert_delay": stay,
+        "away_arm_delay": away_arm,
+        "stay_arm_delay": stay_arm,
+    }
 
 
-def _sensor(channel: int, name: str, zone: str, area: str, type_id: int, *,
-            channel_type: str = "normal", contact: str = "NC", eol: str = "single",
-            silent: bool = False, description: str = "",
-            reference: float | None = None) -> dict[str, Any]:
-    return {"channel": channel, "name": name, "zone": zone, "area": area,
-            "type_id": type_id, "channel_type": channel_type,
-            "sensor_contact_type": contact, "sensor_eol_count": eol,
-            "silent_alert": silent, "description": description or name,
-            "reference_value": reference}
+def _sensor(
+    channel: int,
+    name: str,
+    zone: str,
+    area: str,
+    type_id: int,
+    *,
+    channel_type: str = "normal",
+    contact: str = "NC",
+    eol: str = "single",
+    silent: bool = False,
+    description: str = "",
+    reference: float | None = None,
+) -> dict[str, Any]:
+    return {
+        "channel": channel,
+        "name": name,
+        "zone": zone,
+        "area": area,
+        "type_id": type_id,
+        "channel_type": channel_type,
+        "sensor_contact_type": contact,
+        "sensor_eol_count": eol,
+        "silent_alert": silent,
+        "description": description or name,
+        "reference_value": reference,
+    }
 
 
 HOUSE = DemoSet(
     name="house",
     board=3,
     description="A house with a garage: entry door, hall motion, windows, garage, "
-                "a tamper line, two areas, three users and three outputs",
+    "a tamper line, two areas, three users and three outputs",
     areas=("House", "Garage"),
     zones=(
-        _zone("Entry", "Front door: entry and exit delay", away=20, stay=20,
-              away_arm=30, stay_arm=30),
-        _zone("Interior follower", "Alerts when armed away; quiet when armed stay",
-              away=20, stay=None, away_arm=30, stay_arm=None),
-        _zone("Perimeter", "Windows: instant alert", away=0, stay=0, away_arm=30,
-              stay_arm=30),
-        _zone("Garage", "Garage door: short entry delay", away=10, stay=10,
-              away_arm=30, stay_arm=30),
+        _zone(
+            "Entry",
+            "Front door: entry and exit delay",
+            away=20,
+            stay=20,
+            away_arm=30,
+            stay_arm=30,
+        ),
+        _zone(
+            "Interior follower",
+            "Alerts when armed away; quiet when armed stay",
+            away=20,
+            stay=None,
+            away_arm=30,
+            stay_arm=None,
+        ),
+        _zone(
+            "Perimeter",
+            "Windows: instant alert",
+            away=0,
+            stay=0,
+            away_arm=30,
+            stay_arm=30,
+        ),
+        _zone(
+            "Garage",
+            "Garage door: short entry delay",
+            away=10,
+            stay=10,
+            away_arm=30,
+            stay_arm=30,
+        ),
         _zone("Tamper", "24 hour sabotage line", disarmed=0, away=0, stay=0),
     ),
     sensors=(
@@ -91,33 +146,70 @@ HOUSE = DemoSet(
         _sensor(7, "Box tamper", "Tamper", "House", TAMPER),
     ),
     users=(
-        {"name": "Resident", "role": "user", "code": "1111", "card": "12345678",
-         "email": "resident@example.com"},
-        {"name": "Installer", "role": "admin", "code": "567890",
-         "email": "installer@example.com"},
+        {
+            "name": "Resident",
+            "role": "user",
+            "code": "1111",
+            "card": "12345678",
+            "email": "resident@example.com",
+        },
+        {
+            "name": "Installer",
+            "role": "admin",
+            "code": "567890",
+            "email": "installer@example.com",
+        },
     ),
     outputs=(
-        {"name": "Armed lamp", "channel": 1, "trigger_type": "system",
-         "description": "On while the system is armed"},
-        {"name": "Garage light", "channel": 2, "trigger_type": "area", "area": "Garage",
-         "duration": 60, "description": "On for a minute when the garage alarms"},
-        {"name": "Gate", "channel": 3, "trigger_type": "button", "duration": 2,
-         "description": "A two-second gate opener pulse"},
+        {
+            "name": "Armed lamp",
+            "channel": 1,
+            "trigger_type": "system",
+            "description": "On while the system is armed",
+        },
+        {
+            "name": "Garage light",
+            "channel": 2,
+            "trigger_type": "area",
+            "area": "Garage",
+            "duration": 60,
+            "description": "On for a minute when the garage alarms",
+        },
+        {
+            "name": "Gate",
+            "channel": 3,
+            "trigger_type": "button",
+            "duration": 2,
+            "description": "A two-second gate opener pulse",
+        },
     ),
     options={
         ("syren", "timing"): {"silent": False, "delay": 0, "duration": 120},
-        ("notifications", "gsm"): {"enabled": True, "pin_code": None,
-                                   "phone_number_1": "+36301234567",
-                                   "phone_number_2": None},
-        ("notifications", "smtp"): {"enabled": True, "smtp_hostname": "127.0.0.1",
-                                    "smtp_port": 2525, "smtp_username": "",
-                                    "smtp_password": "",
-                                    "email_address_1": "owner@example.com",
-                                    "email_address_2": None},
+        ("notifications", "gsm"): {
+            "enabled": True,
+            "pin_code": None,
+            "phone_number_1": "+36301234567",
+            "phone_number_2": None,
+        },
+        ("notifications", "smtp"): {
+            "enabled": True,
+            "smtp_hostname": "127.0.0.1",
+            "smtp_port": 2525,
+            "smtp_username": "",
+            "smtp_password": "",
+            "email_address_1": "owner@example.com",
+            "email_address_2": None,
+        },
         ("notifications", "subscriptions"): {
-            target: {event: target in ("sms1", "email1") for event in (
-                "alert_started", "alert_stopped", "power_outage_started",
-                "power_outage_stopped")}
+            target: {
+                event: target in ("sms1", "email1")
+                for event in (
+                    "alert_started",
+                    "alert_stopped",
+                    "power_outage_started",
+                    "power_outage_stopped",
+                )
+            }
             for target in ("call1", "call2", "sms1", "sms2", "email1", "email2")
         },
         ("system", "location"): {"name": "Demo house", "description": None},
@@ -140,12 +232,24 @@ BOARD3 = DemoSet(
     areas=("House",),
     zones=_V3_ZONES,
     sensors=(
-        _sensor(0, "Test room", "No delay", "House", MOTION, channel_type="channel_a",
-                silent=True),
-        _sensor(0, "Test room 0", "Away/stay delayed", "House", MOTION,
-                channel_type="channel_b"),
-        _sensor(1, "Basic", "Stay", "House", OPEN, channel_type="basic",
-                reference=0.7),
+        _sensor(
+            0,
+            "Test room",
+            "No delay",
+            "House",
+            MOTION,
+            channel_type="channel_a",
+            silent=True,
+        ),
+        _sensor(
+            0,
+            "Test room 0",
+            "Away/stay delayed",
+            "House",
+            MOTION,
+            channel_type="channel_b",
+        ),
+        _sensor(1, "Basic", "Stay", "House", OPEN, channel_type="basic", reference=0.7),
         _sensor(2, "Normal", "Stay delayed", "House", OPEN),
         _sensor(3, "Normal NO", "No delay", "House", OPEN, contact="NO"),
         _sensor(4, "Double EOL", "No delay", "House", OPEN, eol="double"),
@@ -167,12 +271,28 @@ BOARD2 = DemoSet(
         _zone("Stay", stay=None),
     ),
     sensors=(
-        _sensor(0, "Test room", "No delay", "House", MOTION, channel_type="basic",
-                reference=0.0, silent=True),
-        _sensor(1, "Test room 0", "Away/stay delayed", "House", MOTION,
-                channel_type="basic", reference=0.0),
-        _sensor(2, "Tamper", "Tamper", "House", TAMPER, channel_type="basic",
-                reference=0.0),
+        _sensor(
+            0,
+            "Test room",
+            "No delay",
+            "House",
+            MOTION,
+            channel_type="basic",
+            reference=0.0,
+            silent=True,
+        ),
+        _sensor(
+            1,
+            "Test room 0",
+            "Away/stay delayed",
+            "House",
+            MOTION,
+            channel_type="basic",
+            reference=0.0,
+        ),
+        _sensor(
+            2, "Tamper", "Tamper", "House", TAMPER, channel_type="basic", reference=0.0
+        ),
     ),
     users=_CHUCK,
 )
@@ -211,8 +331,10 @@ def _id_by_name(cur: Any, table: Any, name: str, *, live: bool = True) -> int | 
 def _insert(cur: Any, table: Any, values: Mapping[str, Any]) -> int:
     columns = list(values)
     query = (
-        sql.Q.into(table).columns(*columns)
-        .insert(*[sql.param() for _ in columns]).returning(table.id)
+        sql.Q.into(table)
+        .columns(*columns)
+        .insert(*[sql.param() for _ in columns])
+        .returning(table.id)
     )
     return int(sql.insert_returning(cur, query, list(values.values()))["id"])
 
@@ -235,8 +357,11 @@ def load_demo(
     if name not in DEMOS:
         raise ValueError(f"--demo must be one of {', '.join(DEMOS)}, got {name!r}")
     demo = DEMOS[name]
-    hash_ = hasher or (lambda text, rounds: bcrypt.hashpw(
-        text.encode(), bcrypt.gensalt(rounds)).decode())
+    hash_ = hasher or (
+        lambda text, rounds: bcrypt.hashpw(
+            text.encode(), bcrypt.gensalt(rounds)
+        ).decode()
+    )
     report = LoadReport()
 
     areas: dict[str, int] = {}
@@ -267,31 +392,45 @@ def load_demo(
     u = tables.user
     for user in demo.users:
         found = sql.fetch_value(
-            cur, sql.Q.from_(u).select(u.id).where(u.name == sql.param()).limit(1),
+            cur,
+            sql.Q.from_(u).select(u.id).where(u.name == sql.param()).limit(1),
             (user["name"],),
         )
         if found is None:
             code = user["code"]
-            found = _insert(cur, u, {
-                "name": user["name"], "role": user["role"],
-                "email": user.get("email", ""),
-                "access_code": hash_(code, bcrypt_rounds),
-                "fourkey_code": hash_(code[:4], bcrypt_rounds),
-                "comment": "demo user (code in docs/simulator.md)",
-            })
+            found = _insert(
+                cur,
+                u,
+                {
+                    "name": user["name"],
+                    "role": user["role"],
+                    "email": user.get("email", ""),
+                    "access_code": hash_(code, bcrypt_rounds),
+                    "fourkey_code": hash_(code[:4], bcrypt_rounds),
+                    "comment": "demo user (code in docs/simulator.md)",
+                },
+            )
             report.add("users")
             if user.get("card"):
-                _insert(cur, tables.card, {
-                    "code": hash_(user["card"], bcrypt_rounds), "user_id": found,
-                    "description": f"demo card {user['card']}",
-                })
+                _insert(
+                    cur,
+                    tables.card,
+                    {
+                        "code": hash_(user["card"], bcrypt_rounds),
+                        "user_id": found,
+                        "description": f"demo card {user['card']}",
+                    },
+                )
                 report.add("cards")
 
     o = tables.output
     for output in demo.outputs:
         taken = sql.fetch_value(
-            cur, sql.Q.from_(o).select(o.id).where(
-                (o.name == sql.param()) | (o.channel == sql.param())).limit(1),
+            cur,
+            sql.Q.from_(o)
+            .select(o.id)
+            .where((o.name == sql.param()) | (o.channel == sql.param()))
+            .limit(1),
             (output["name"], output["channel"]),
         )
         if taken is not None:
@@ -310,13 +449,22 @@ def load_demo(
     return report
 
 
-def _put_option(cur: Any, option_name: str, section: str,
-                value: Mapping[str, Any] | None, smtp_port: int | None,
-                report: LoadReport) -> None:
+def _put_option(
+    cur: Any,
+    option_name: str,
+    section: str,
+    value: Mapping[str, Any] | None,
+    smtp_port: int | None,
+    report: LoadReport,
+) -> None:
     t = tables.option
     current = sql.fetch_value(
-        cur, sql.Q.from_(t).select(t.value).where(t.name == sql.param())
-        .where(t.section == sql.param()), (option_name, section),
+        cur,
+        sql.Q.from_(t)
+        .select(t.value)
+        .where(t.name == sql.param())
+        .where(t.section == sql.param()),
+        (option_name, section),
     )
     if isinstance(current, str):
         current = json.loads(current)
@@ -327,20 +475,36 @@ def _put_option(cur: Any, option_name: str, section: str,
         stored = dict(value)
         if smtp and smtp_port is not None:
             stored["smtp_port"] = smtp_port
-        _insert(cur, t, {"name": option_name, "section": section,
-                         "value": json.dumps(stored)})
+        _insert(
+            cur,
+            t,
+            {"name": option_name, "section": section, "value": json.dumps(stored)},
+        )
         report.add("options")
         return
-    if smtp and smtp_port is not None and isinstance(current, dict) and (
-        current.get("smtp_hostname") in ("127.0.0.1", "localhost")
-        and current.get("smtp_port") != smtp_port
+    if (
+        smtp
+        and smtp_port is not None
+        and isinstance(current, dict)
+        and (
+            current.get("smtp_hostname") in ("127.0.0.1", "localhost")
+            and current.get("smtp_port") != smtp_port
+        )
     ):
         # The sink listens on a new port each start; follow it while the option
         # still points at this machine.
         updated = {**current, "smtp_port": smtp_port}
         sql.execute(
-            cur, sql.Q.update(t).set(t.value, sql.param()).where(t.id.isin(
-                sql.Q.from_(t).select(t.id).where(t.name == sql.param())
-                .where(t.section == sql.param()))),
+            cur,
+            sql.Q.update(t)
+            .set(t.value, sql.param())
+            .where(
+                t.id.isin(
+                    sql.Q.from_(t)
+                    .select(t.id)
+                    .where(t.name == sql.param())
+                    .where(t.section == sql.param())
+                )
+            ),
             (json.dumps(updated), option_name, section),
         )

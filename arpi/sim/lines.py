@@ -37,7 +37,13 @@ __all__ = [
 ]
 
 STATES: tuple[str, ...] = (
-    "idle", "active", "a_active", "b_active", "both_active", "cut", "short",
+    "idle",
+    "active",
+    "a_active",
+    "b_active",
+    "both_active",
+    "cut",
+    "short",
 )
 # What an unconfigured board-3 line is held at (the idle level of the commonest
 # wiring, normal single EOL): a channel that nobody uses reads as idle.
@@ -190,11 +196,15 @@ def classify_channel(
         return state, {s[0]: state for s in (wired.sensors if wired else ())}
     wiring = wired.wiring if wired else DEFAULT_WIRING
     per_sensor: dict[int, str] = {}
-    for ident, _name, channel_type in (wired.sensors if wired else ()):
+    for ident, _name, channel_type in wired.sensors if wired else ():
         own = wiring
         if wired is not None and wired.dual and channel_type != "normal":
-            own = Wiring(ChannelType(channel_type), wiring.contact, wiring.eol_count,
-                         wiring.reference)
+            own = Wiring(
+                ChannelType(channel_type),
+                wiring.contact,
+                wiring.eol_count,
+                wiring.reference,
+            )
         per_sensor[ident] = LineClassifier(own).classify(level).name.lower()
     return _line_state(board, wiring, level), per_sensor
 

@@ -118,11 +118,17 @@ class MailSink:
                 pass
 
     def _received(self, envelope: Any) -> None:
-        raw = envelope.content if isinstance(envelope.content, bytes) else (
-            str(envelope.content).encode())
+        raw = (
+            envelope.content
+            if isinstance(envelope.content, bytes)
+            else (str(envelope.content).encode())
+        )
         parsed = message_from_bytes(raw, policy=policy.default)
-        body_part = parsed.get_body(preferencelist=("plain",)) if (
-            parsed.is_multipart()) else parsed
+        body_part = (
+            parsed.get_body(preferencelist=("plain",))
+            if (parsed.is_multipart())
+            else parsed
+        )
         try:
             body = body_part.get_content() if body_part is not None else ""
         except (LookupError, ValueError):

@@ -40,8 +40,9 @@ LAUNCHER = Path(os.environ.get("ARPI_E2E_SIMULATE") or REPO / "bin" / "arpi-simu
 ORIGIN = "http://localhost:4200"
 START_TIMEOUT = 90.0
 # The demo house's channels (docs/simulator.md).
-(FRONT_DOOR, HALL, KITCHEN, BEDROOM, LIVING, GARAGE_DOOR, GARAGE_MOTION,
- TAMPER) = range(8)
+(FRONT_DOOR, HALL, KITCHEN, BEDROOM, LIVING, GARAGE_DOOR, GARAGE_MOTION, TAMPER) = (
+    range(8)
+)
 PHONE = "+36301234567"
 OWNER = "owner@example.com"
 
@@ -79,9 +80,19 @@ class SimProcess:
         env["ARPI_LOG_FORMAT"] = "json"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, str(LAUNCHER), "--data-dir", str(self.data_dir),
-             "--port", str(self.port), "--no-console", *self.args],
-            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                str(LAUNCHER),
+                "--data-dir",
+                str(self.data_dir),
+                "--port",
+                str(self.port),
+                "--no-console",
+                *self.args,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             env=env,
         )
         wait_for(self._ready, timeout=START_TIMEOUT, what="arpi-simulate to answer")
@@ -90,10 +101,12 @@ class SimProcess:
         assert self.proc is not None
         if self.proc.poll() is not None:
             raise AssertionError(
-                f"arpi-simulate exited with {self.proc.returncode}:\n{self.output()}")
+                f"arpi-simulate exited with {self.proc.returncode}:\n{self.output()}"
+            )
         try:
-            with urllib.request.urlopen(self.base + "/api/simulator/state",
-                                        timeout=2) as response:
+            with urllib.request.urlopen(
+                self.base + "/api/simulator/state", timeout=2
+            ) as response:
                 return response.status == 200
         except (OSError, urllib.error.URLError):
             return False
@@ -190,8 +203,15 @@ class Ui:
         self.events: list[tuple[str, Any]] = []
         self.socket: socketio.AsyncClient | None = None
 
-    async def call(self, method: str, path: str, *, json_body: Any = ...,
-                   token: str | None = None, auth: bool = True) -> tuple[int, Any]:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = ...,
+        token: str | None = None,
+        auth: bool = True,
+    ) -> tuple[int, Any]:
         headers = {"Origin": ORIGIN}
         bearer = token or (self.user_token if auth else None)
         if bearer:
@@ -217,8 +237,12 @@ class Ui:
     # --- the web UI ---------------------------------------------------------------
 
     async def register(self, code: str = "ABCD1234") -> None:
-        body = await self.ok("POST", "/api/user/register_device",
-                             json_body={"registration_code": code}, auth=False)
+        body = await self.ok(
+            "POST",
+            "/api/user/register_device",
+            json_body={"registration_code": code},
+            auth=False,
+        )
         self.device_token = body["device_token"]
 
     async def login(self, access_code: str = "1234") -> None:
@@ -227,10 +251,12 @@ class Ui:
         if self.device_token is None:
             await self.register()
             self.sim.device_token = self.device_token
-        body = await self.ok("POST", "/api/user/authenticate",
-                             json_body={"device_token": self.device_token,
-                                        "access_code": access_code},
-                             token=self.device_token)
+        body = await self.ok(
+            "POST",
+            "/api/user/authenticate",
+            json_body={"device_token": self.device_token, "access_code": access_code},
+            token=self.device_token,
+        )
         assert body, "the access code was refused"
         self.user_token = body["user_token"]
 
@@ -241,13 +267,18 @@ class Ui:
         async def any_event(name: str, data: Any = None) -> None:
             self.events.append((name, data))
 
-        await client.connect(f"{self.sim.base}?token={self.device_token}",
-                             headers={"Origin": ORIGIN}, transports=["websocket"],
-                             socketio_path="socket.io", wait_timeout=10)
+        await client.connect(
+            f"{self.sim.base}?token={self.device_token}",
+            headers={"Origin": ORIGIN},
+            transports=["websocket"],
+            socketio_path="socket.io",
+            wait_timeout=10,
+        )
         self.socket = client
 
-    async def saw(self, name: str, payload: Any = ..., timeout: float = 20.0,
-                  where: Any = None) -> Any:
+    async def saw(
+        self, name: str, payload: Any = ..., timeout: float = 20.0, where: Any = None
+    ) -> Any:
         """Wait until event `name` (with `payload`, or matching `where`) arrived."""
 
         def found() -> Any:
@@ -266,8 +297,9 @@ class Ui:
             self.socket = None
 
     async def monitoring_state(self) -> str:
-        return (await self.ok("GET", "/api/monitoring/state",
-                              token=self.device_token))["state"]
+        return (await self.ok("GET", "/api/monitoring/state", token=self.device_token))[
+            "state"
+        ]
 
     async def wait_state(self, state: str, timeout: float = 20.0) -> None:
         async def poll() -> None:
@@ -275,8 +307,9 @@ class Ui:
             deadline = loop.time() + timeout
             seen = None
             while loop.time() < deadline:
-                status, body = await self.call("GET", "/api/monitoring/state",
-                                               token=self.device_token)
+                status, body = await self.call(
+                    "GET", "/api/monitoring/state", token=self.device_token
+                )
                 ok = status == 200 and isinstance(body, dict)
                 seen = body.get("state") if ok else (status, body)
                 if seen == state:
@@ -289,16 +322,22 @@ class Ui:
     # --- the person (simulator control API) ------------------------------------
 
     async def line(self, channel: int, state: str) -> dict[str, Any]:
-        return await self.ok("PUT", f"/api/simulator/channel/{channel}",
-                             json_body={"state": state}, auth=False)
+        return await self.ok(
+            "PUT",
+            f"/api/simulator/channel/{channel}",
+            json_body={"state": state},
+            auth=False,
+        )
 
     async def advance(self, seconds: float) -> None:
-        await self.ok("POST", "/api/simulator/clock", json_body={"advance": seconds},
-                      auth=False)
+        await self.ok(
+            "POST", "/api/simulator/clock", json_body={"advance": seconds}, auth=False
+        )
 
     async def keys(self, keys: str) -> None:
-        await self.ok("POST", "/api/simulator/keypad", json_body={"keys": keys},
-                      auth=False)
+        await self.ok(
+            "POST", "/api/simulator/keypad", json_body={"keys": keys}, auth=False
+        )
 
     async def panel(self) -> dict[str, Any]:
         return await self.ok("GET", "/api/simulator/state", auth=False)
@@ -309,8 +348,9 @@ class Ui:
     async def mail(self) -> list[dict[str, Any]]:
         return (await self.ok("GET", "/api/simulator/mail", auth=False))["messages"]
 
-    async def wait_sms(self, start: str, count: int = 1, timeout: float = 30.0
-                       ) -> list[dict[str, Any]]:
+    async def wait_sms(
+        self, start: str, count: int = 1, timeout: float = 30.0
+    ) -> list[dict[str, Any]]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -319,8 +359,9 @@ class Ui:
                 return found
             await self.advance(0.5)
 
-    async def wait_mail(self, start: str, count: int = 1, timeout: float = 30.0
-                        ) -> list[dict[str, Any]]:
+    async def wait_mail(
+        self, start: str, count: int = 1, timeout: float = 30.0
+    ) -> list[dict[str, Any]]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:

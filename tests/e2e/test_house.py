@@ -22,33 +22,59 @@ from tests.e2e.conftest import (
 def test_simulator_api_is_validated_and_documented(house: SimProcess) -> None:
     async def scenario(ui: Ui) -> None:
         spec = await ui.ok("GET", "/api/openapi.json", auth=False)
-        for path in ("/api/simulator/state", "/api/simulator/channel/{channel}",
-                     "/api/simulator/power", "/api/simulator/gsm",
-                     "/api/simulator/gsm/messages", "/api/simulator/mail",
-                     "/api/simulator/keypad", "/api/simulator/clock",
-                     "/api/simulator/fault"):
+        for path in (
+            "/api/simulator/state",
+            "/api/simulator/channel/{channel}",
+            "/api/simulator/power",
+            "/api/simulator/gsm",
+            "/api/simulator/gsm/messages",
+            "/api/simulator/mail",
+            "/api/simulator/keypad",
+            "/api/simulator/clock",
+            "/api/simulator/fault",
+        ):
             assert path in spec["paths"], path
 
         bad = [
             ("PUT", "/api/simulator/channel/0", {"state": "ajar"}, 400, "state"),
             ("PUT", "/api/simulator/channel/0", {"level": 1.5}, 400, "level"),
-            ("PUT", "/api/simulator/channel/0", {"state": "idle", "level": 0.5}, 400,
-             "state or level"),
+            (
+                "PUT",
+                "/api/simulator/channel/0",
+                {"state": "idle", "level": 0.5},
+                400,
+                "state or level",
+            ),
             ("PUT", "/api/simulator/channel/0", {"state": "a_active"}, 400, "dual"),
             ("PUT", "/api/simulator/channel/0", {"colour": "red"}, 400, "colour"),
             ("PUT", "/api/simulator/channel/99", {"state": "idle"}, 404, "channel"),
             ("PUT", "/api/simulator/power", {"source": "solar"}, 400, "source"),
             ("PUT", "/api/simulator/gsm", {"mode": "sleepy"}, 400, "mode"),
             ("POST", "/api/simulator/keypad", {"keys": "12x"}, 400, "keys"),
-            ("POST", "/api/simulator/keypad", {"keys": "1", "card": "2"}, 400,
-             "keys or card"),
+            (
+                "POST",
+                "/api/simulator/keypad",
+                {"keys": "1", "card": "2"},
+                400,
+                "keys or card",
+            ),
             ("POST", "/api/simulator/keypad", {"card": "99999999999"}, 400, "card"),
             ("POST", "/api/simulator/clock", {"advance": -1}, 400, "advance"),
             ("POST", "/api/simulator/clock", {}, 400, "advance"),
-            ("POST", "/api/simulator/fault", {"actor": "nobody", "kind": "crash"},
-             404, "actor"),
-            ("POST", "/api/simulator/fault", {"actor": "keypad", "kind": "melt"}, 400,
-             "kind"),
+            (
+                "POST",
+                "/api/simulator/fault",
+                {"actor": "nobody", "kind": "crash"},
+                404,
+                "actor",
+            ),
+            (
+                "POST",
+                "/api/simulator/fault",
+                {"actor": "keypad", "kind": "melt"},
+                400,
+                "kind",
+            ),
         ]
         for method, path, body, status, word in bad:
             got, answer = await ui.call(method, path, json_body=body, auth=False)
@@ -70,8 +96,9 @@ def test_simulator_api_is_validated_and_documented(house: SimProcess) -> None:
         assert panel["demo"] == "house"
         assert panel["clock"]["mode"] == "manual"
         before = panel["clock"]["monotonic"]
-        clock = await ui.ok("POST", "/api/simulator/clock", json_body={"advance": 2.5},
-                            auth=False)
+        clock = await ui.ok(
+            "POST", "/api/simulator/clock", json_body={"advance": 2.5}, auth=False
+        )
         assert abs(clock["monotonic"] - before - 2.5) < 0.01
 
         # The mail sink is a real SMTP server on loopback.
@@ -92,14 +119,27 @@ def test_simulator_api_is_validated_and_documented(house: SimProcess) -> None:
 def test_installer_configures_a_sensor_and_the_panel_follows(house: SimProcess) -> None:
     async def scenario(ui: Ui) -> None:
         await ui.reset()
-        zone = await ui.ok("POST", "/api/zones/", json_body={
-            "name": "E2E porch", "awayAlertDelay": 0, "stayAlertDelay": 0})
+        zone = await ui.ok(
+            "POST",
+            "/api/zones/",
+            json_body={"name": "E2E porch", "awayAlertDelay": 0, "stayAlertDelay": 0},
+        )
         areas = await ui.ok("GET", "/api/areas/")
         house_area = next(a for a in areas if a["name"] == "House")
-        sensor = await ui.ok("POST", "/api/sensors/", json_body={
-            "name": "Porch door", "channel": 9, "zoneId": zone["id"],
-            "areaId": house_area["id"], "typeId": 3, "channelType": "normal",
-            "sensorContactType": "NC", "sensorEolCount": "double"})
+        sensor = await ui.ok(
+            "POST",
+            "/api/sensors/",
+            json_body={
+                "name": "Porch door",
+                "channel": 9,
+                "zoneId": zone["id"],
+                "areaId": house_area["id"],
+                "typeId": 3,
+                "channelType": "normal",
+                "sensorContactType": "NC",
+                "sensorEolCount": "double",
+            },
+        )
         assert sensor["channel"] == 9
         names = [s["name"] for s in await ui.ok("GET", "/api/sensors/")]
         assert "Porch door" in names

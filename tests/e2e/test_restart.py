@@ -51,16 +51,18 @@ def test_alarm_survives_sigkill_without_a_second_alert_started(
         await ui.saw("system_state_change", "monitoring_alert")
         await ui.advance(5.0)
         assert (await ui.panel())["siren"], "the siren resumes its remaining time"
-        open_alerts = [a for a in await ui.ok("GET", "/api/alerts")
-                       if a["endTime"] is None]
+        open_alerts = [
+            a for a in await ui.ok("GET", "/api/alerts") if a["endTime"] is None
+        ]
         assert len(open_alerts) == 1
         # Nothing says "alert started" a second time, however long we wait. (An
         # e-mail whose delivery was not yet recorded may be sent again after a
         # crash, at least once; it keeps its Message-ID, so it is the same mail.)
         await ui.advance(10.0)
         assert not [m for m in await ui.sms() if m["text"].startswith("ALARM at")]
-        again = [m for m in await ui.mail()
-                 if m["subject"].startswith("[arpi] ALARM at")]
+        again = [
+            m for m in await ui.mail() if m["subject"].startswith("[arpi] ALARM at")
+        ]
         assert {m["messageId"] for m in again} <= sent_ids
 
         await ui.ok("PUT", "/api/monitoring/disarm")

@@ -34,10 +34,24 @@ def test_scenario_reports_each_step_and_fails_on_a_mismatch() -> None:
         env["ARPI_LOG_FORMAT"] = "json"
         env["ARPI_LOG_LEVEL"] = "error"
         done = subprocess.run(
-            [sys.executable, str(LAUNCHER), "--data-dir", str(root / "data"),
-             "--port", str(free_port()), "--clock", "manual", "--demo", "board3",
-             "--scenario", str(path)],
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env,
+            [
+                sys.executable,
+                str(LAUNCHER),
+                "--data-dir",
+                str(root / "data"),
+                "--port",
+                str(free_port()),
+                "--clock",
+                "manual",
+                "--demo",
+                "board3",
+                "--scenario",
+                str(path),
+            ],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=env,
             timeout=120,
         )
         out = done.stdout

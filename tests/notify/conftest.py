@@ -169,7 +169,7 @@ def outbox_rows(db: Database) -> list[dict[str, Any]]:
                 "ORDER BY id"
             )
             names = [c[0] for c in cur.description]
-            return [dict(zip(names, row)) for row in cur.fetchall()]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
     finally:
         conn.close()
 

@@ -23,9 +23,16 @@ SECRET = "test-secret-for-the-simulator-0123456789abcdef"
 
 def settings(**extra: Any) -> SimpleNamespace:
     values = dict(
-        secret=SECRET, cors_origins=DEFAULT_ORIGINS, board="sim", input_number=15,
-        output_number=8, version="v0.1.0:test", bcrypt_rounds=4, tls_cert=None,
-        mcp_secret="mcp-test-secret-0123456789abcdef0123", clock="manual",
+        secret=SECRET,
+        cors_origins=DEFAULT_ORIGINS,
+        board="sim",
+        input_number=15,
+        output_number=8,
+        version="v0.1.0:test",
+        bcrypt_rounds=4,
+        tls_cert=None,
+        mcp_secret="mcp-test-secret-0123456789abcdef0123",
+        clock="manual",
         simulate=True,
     )
     values.update(extra)
@@ -42,8 +49,14 @@ def hardware() -> Iterator[SimulatedHardware]:
 @pytest.fixture
 def ctx(db: Any, hardware: SimulatedHardware) -> Context:
     clock = ManualClock(start=1000.0, wall=datetime(2026, 6, 1, 12, tzinfo=UTC))
-    return Context(settings=settings(), clock=clock, directory=Directory(), bus=Bus(),
-                   db=db, drivers=SimpleNamespace(hardware=hardware))
+    return Context(
+        settings=settings(),
+        clock=clock,
+        directory=Directory(),
+        bus=Bus(),
+        db=db,
+        drivers=SimpleNamespace(hardware=hardware),
+    )
 
 
 @pytest.fixture

@@ -40,8 +40,9 @@ def serve(ctx: Context, scenario: Scenario) -> None:
     asyncio.run(main())
 
 
-async def call(session: aiohttp.ClientSession, method: str, url: str,
-               body: Any = ...) -> tuple[int, Any]:
+async def call(
+    session: aiohttp.ClientSession, method: str, url: str, body: Any = ...
+) -> tuple[int, Any]:
     kwargs = {} if body is ... else {"json": body}
     async with session.request(method, url, **kwargs) as response:
         return response.status, await response.json()
@@ -55,19 +56,25 @@ def test_lines_follow_the_configured_wiring(demo_db: Any, ctx: Context) -> None:
         assert status == 200
         door = state["channels"][0]
         assert door["sensors"][0]["name"] == "Front door"
-        status, view = await call(session, "PUT", f"{base}/channel/0",
-                                  {"state": "active"})
-        assert (status, view["state"], view["level"]) == (200, "active",
-                                                          round(CUT_LEVEL, 4))
+        status, view = await call(
+            session, "PUT", f"{base}/channel/0", {"state": "active"}
+        )
+        assert (status, view["state"], view["level"]) == (
+            200,
+            "active",
+            round(CUT_LEVEL, 4),
+        )
         assert view["sensors"][0]["state"] == "active"
-        status, view = await call(session, "PUT", f"{base}/channel/2",
-                                  {"state": "idle"})
+        status, view = await call(
+            session, "PUT", f"{base}/channel/2", {"state": "idle"}
+        )
         assert view["wiring"]["eol"] == "double"
         assert view["state"] == "idle"
         status, view = await call(session, "PUT", f"{base}/channel/3", {"level": 0.3})
         assert (status, view["state"]) == (200, "fault")
-        status, answer = await call(session, "PUT", f"{base}/power",
-                                    {"source": "battery"})
+        status, answer = await call(
+            session, "PUT", f"{base}/power", {"source": "battery"}
+        )
         assert status == 200
         status, state = await call(session, "GET", f"{base}/state")
         assert state["power"] == "battery"
@@ -92,8 +99,13 @@ def test_every_body_is_checked_and_names_the_field(ctx: Context) -> None:
             ("POST", "/clock", {"advance": "soon"}, 400, "advance"),
             ("POST", "/fault", {"actor": "front", "kind": "explode"}, 400, "kind"),
             ("POST", "/fault", {"actor": "alarm", "kind": "crash"}, 404, "actor"),
-            ("POST", "/fault", {"actor": "x", "kind": "crash", "extra": 1}, 400,
-             "extra"),
+            (
+                "POST",
+                "/fault",
+                {"actor": "x", "kind": "crash", "extra": 1},
+                400,
+                "extra",
+            ),
         ]
         for method, path, body, status, word in cases:
             got, answer = await call(session, method, base + path, body)
@@ -111,8 +123,9 @@ def test_every_body_is_checked_and_names_the_field(ctx: Context) -> None:
         status, messages = await call(session, "GET", f"{base}/gsm/messages")
         assert status == 200 and messages["mode"] == "silent"
         assert messages["sms"] == [] and messages["calls"] == []
-        status, spec = await call(session, "GET", base.replace("/simulator", "")
-                                  + "/openapi.json")
+        status, spec = await call(
+            session, "GET", base.replace("/simulator", "") + "/openapi.json"
+        )
         assert "/api/simulator/channel/{channel}" in spec["paths"]
         put = spec["paths"]["/api/simulator/channel/{channel}"]["put"]
         schema = put["requestBody"]["content"]["application/json"]["schema"]
@@ -153,9 +166,12 @@ def test_only_loopback_peers_are_served() -> None:
         for peer in ("192.0.2.7", "127.0.0.1"):
             transport = SimpleNamespace(
                 get_extra_info=lambda name, default=None, p=peer: (
-                    (p, 5555) if name == "peername" else default))
-            request = make_mocked_request("GET", "/api/simulator/state",
-                                          transport=transport)
+                    (p, 5555) if name == "peername" else default
+                )
+            )
+            request = make_mocked_request(
+                "GET", "/api/simulator/state", transport=transport
+            )
             statuses.append((await guarded(request)).status)
         return statuses[0], statuses[1]
 

@@ -41,8 +41,10 @@ def _option(db: Any, name: str, section: str) -> Any:
     conn = db.connect()
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT value FROM option WHERE name = %s AND section = %s",
-                        (name, section))
+            cur.execute(
+                "SELECT value FROM option WHERE name = %s AND section = %s",
+                (name, section),
+            )
             row = cur.fetchone()
             value = row[0] if row else None
             return json.loads(value) if isinstance(value, str) else value

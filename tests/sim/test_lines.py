@@ -16,7 +16,8 @@ from arpi.sim.lines import (
 
 SINGLE = [
     Wiring(ChannelType.NORMAL, contact, eol)
-    for contact in (Contact.NC, Contact.NO) for eol in (1, 2)
+    for contact in (Contact.NC, Contact.NO)
+    for eol in (1, 2)
 ]
 
 
@@ -28,7 +29,9 @@ def test_single_sensor_levels_classify_as_asked(wiring: Wiring) -> None:
     for fault in ("cut", "short"):
         # A fault level equal to the active level reads ACTIVE (internals.md).
         assert classifier.classify(level_for(3, wiring, fault)) in (
-            LineState.ACTIVE, LineState[fault.upper()])
+            LineState.ACTIVE,
+            LineState[fault.upper()],
+        )
     with pytest.raises(LineStateError, match="dual"):
         level_for(3, wiring, "a_active")
 
@@ -64,15 +67,33 @@ def test_basic_lines_use_their_reference_and_board_2_is_binary() -> None:
 
 def test_rows_group_by_channel_and_views_name_each_sensor() -> None:
     rows = [
-        {"id": 2, "name": "B side", "channel": 0, "channel_type": "channel_b",
-         "sensor_contact_type": "NC", "sensor_eol_count": "single",
-         "reference_value": None},
-        {"id": 1, "name": "A side", "channel": 0, "channel_type": "channel_a",
-         "sensor_contact_type": "NC", "sensor_eol_count": "single",
-         "reference_value": None},
-        {"id": 3, "name": "Off", "channel": -1, "channel_type": "normal",
-         "sensor_contact_type": "NO", "sensor_eol_count": "single",
-         "reference_value": None},
+        {
+            "id": 2,
+            "name": "B side",
+            "channel": 0,
+            "channel_type": "channel_b",
+            "sensor_contact_type": "NC",
+            "sensor_eol_count": "single",
+            "reference_value": None,
+        },
+        {
+            "id": 1,
+            "name": "A side",
+            "channel": 0,
+            "channel_type": "channel_a",
+            "sensor_contact_type": "NC",
+            "sensor_eol_count": "single",
+            "reference_value": None,
+        },
+        {
+            "id": 3,
+            "name": "Off",
+            "channel": -1,
+            "channel_type": "normal",
+            "sensor_contact_type": "NO",
+            "sensor_eol_count": "single",
+            "reference_value": None,
+        },
     ]
     wired = channel_wirings(rows)
     assert list(wired) == [0]
@@ -83,5 +104,13 @@ def test_rows_group_by_channel_and_views_name_each_sensor() -> None:
     assert state == "b_active"
     assert per_sensor == {1: "idle", 2: "active"}
     assert classify_channel(3, None, 0.3)[0] == "fault"
-    assert wiring_of_row({"channel_type": "normal", "sensor_contact_type": "NC",
-                          "sensor_eol_count": "double"}).eol_count == 2
+    assert (
+        wiring_of_row(
+            {
+                "channel_type": "normal",
+                "sensor_contact_type": "NC",
+                "sensor_eol_count": "double",
+            }
+        ).eol_count
+        == 2
+    )

@@ -19,9 +19,13 @@ from arpi.sim.scenario import ScenarioError, load_scenario, parse_scenario, run_
 def test_parse_reads_times_and_refuses_bad_lines() -> None:
     steps = parse_scenario(
         "# a door\nat 0 open 3\nat 1.5 expect line 3 active within 2\n"
-        "keys 12# # typed\n")
+        "keys 12# # typed\n"
+    )
     assert [(s.line, s.at, s.words[0], s.within) for s in steps] == [
-        (2, 0.0, "open", 5.0), (3, 1.5, "expect", 2.0), (4, None, "keys", 5.0)]
+        (2, 0.0, "open", 5.0),
+        (3, 1.5, "expect", 2.0),
+        (4, None, "keys", 5.0),
+    ]
     assert steps[2].words == ("keys", "12#")
     for text, problem in [
         ("at x open 1", "time must be a number"),
@@ -50,8 +54,8 @@ def test_a_scenario_passes_and_reports_each_mismatch(
         "expect output 1 off\n"
         "expect sms 0\n"
         "expect mail 0\n"
-        "expect line 3 short within 0\n"        # a mismatch
-        "teleport 3\n"                            # an unknown command
+        "expect line 3 short within 0\n"  # a mismatch
+        "teleport 3\n"  # an unknown command
         "at 10 expect power network within 0\n"  # another mismatch
     )
     steps = load_scenario(path)
@@ -68,10 +72,19 @@ def test_a_scenario_passes_and_reports_each_mismatch(
 def test_commands_explain_mistakes(sim: Simulator) -> None:
     async def main() -> list[str]:
         errors = []
-        for words in (["open"], ["open", "x"], ["open", "40"], ["line", "1", "ajar"],
-                      ["power", "solar"], ["gsm", "asleep"], ["keys", "12x"],
-                      ["fault", "alarm", "crash"], ["arm", "sideways"],
-                      ["expect"], ["fly"]):
+        for words in (
+            ["open"],
+            ["open", "x"],
+            ["open", "40"],
+            ["line", "1", "ajar"],
+            ["power", "solar"],
+            ["gsm", "asleep"],
+            ["keys", "12x"],
+            ["fault", "alarm", "crash"],
+            ["arm", "sideways"],
+            ["expect"],
+            ["fly"],
+        ):
             try:
                 await run_command(sim, words)
             except CommandError as exc:
@@ -100,9 +113,11 @@ def test_arm_and_disarm_commands_ask_the_alarm(sim: Simulator) -> None:
 
     ref = FakeAlarm.start(sim.ctx, name="alarm")
     try:
+
         async def main() -> None:
             assert await run_command(sim, ["arm", "away"]) == "arm: ok"
             assert await run_command(sim, ["disarm", "2"]) == "disarm: ok"
+
         asyncio.run(main())
     finally:
         ref.stop()
