@@ -39,6 +39,7 @@ import pykka
 
 from arpi.actors import Actor, ActorUnavailable
 from arpi.actors.gsm import CallReport, PlaceCall, SendSms, SmsReport
+from arpi.alarm.messages import Disarm, PowerChanged, ReloadConfig
 from arpi.bus import ConfigChanged, UiEvent
 from arpi.db.storage import submit
 from arpi.drivers.gsm import mask_number
@@ -325,10 +326,6 @@ class Notifier(Actor):
     # -- dispatch -------------------------------------------------------------------
 
     def handle(self, message: object) -> object:
-        # The alarm's messages are matched by name as documented in
-        # docs/internals.md (`PowerChanged(source, at)`, `ReloadConfig`), so the
-        # notifier does not depend on where the alarm core defines them.
-        kind = type(message).__name__
         if isinstance(message, NotificationsQueued | _Wake):
             if isinstance(message, _Wake) and message.poll:
                 self._poll_handle = self.tell_self_later(
@@ -349,14 +346,11 @@ class Notifier(Actor):
             self._written(message)
         elif isinstance(message, _RetryWrite):
             self._submit_write(message.token)
-        elif isinstance(message, ReloadNotifications) or kind == "ReloadConfig":
+        elif isinstance(message, ReloadNotifications | ReloadConfig):
             self._config = self._read(load_config)
             self.log.info("notifier_config_reloaded")
             self._pump()
-        elif kind == "PowerChanged" and getattr(message, "source", None) in (
-            "battery",
-            "network",
-        ):
+        elif isinstance(message, PowerChanged):
             self._power_changed(message)
         elif isinstance(message, SendTestEmail):
             self._test_email(message.reply)
@@ -597,7 +591,7 @@ class Notifier(Actor):
                 and other.state == "waiting"
             ]
         if verdict.outcome == "disarmed":
-            self.address(self._alarm).tell(_disarm_message(verdict.user_id))
+            self.address(self._alarm).tell(Disarm(user_id=verdict.user_id))
         self._succeeded(
             entry, skip=skip, reason=f"{entry.row.target} {verdict.outcome}"
         )
@@ -891,27 +885,6 @@ class Notifier(Actor):
             if not test.connection:
                 body["connection"] = False
             test.reply.set_result(TestReport(200 if all_ok else 500, body))
-
-
-@dataclass(frozen=True, slots=True)
-class _FallbackDisarm:
-    """`Disarm` as docs/internals.md defines it, until the alarm core exports it."""
-
-    area_id: int | None = None
-    user_id: int | None = None
-    keypad_id: int | None = None
-
-
-def _disarm_message(user_id: int | None) -> object:
-    """The alarm's `Disarm(area_id=None, user_id=..., keypad_id=None)`."""
-    from arpi.alarm import messages
-
-    disarm = getattr(messages, "Disarm", None)
-    if disarm is None:
-        # TODO: drop when arpi.alarm.messages exports Disarm again (it did, then
-        # the alarm core's rewrite removed it while this was written).
-        disarm = _FallbackDisarm
-    return disarm(area_id=None, user_id=user_id, keypad_id=None)
 
 
 def _gsm_ok(reply: Any) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
@@ -16,6 +15,7 @@ from arpi.actors.notifier import (
     SendTestEmail,
     SendTestSms,
 )
+from arpi.alarm.messages import PowerChanged
 from arpi.drivers.fake_modem import CallScript
 from tests.helpers import wait_for
 from tests.notify.conftest import outbox_rows, subscriptions, write_options
@@ -322,14 +322,6 @@ def test_power_change_queues_and_delivers_power_texts(rig):
     ]
     assert "Power cut" in rig.modem.sms[0].text
     wait_for(lambda: set(statuses(rig).values()) == {"sent"})
-
-
-@dataclass(frozen=True, slots=True)
-class PowerChanged:
-    """As docs/internals.md: power -> notifier (matched by name)."""
-
-    source: str
-    at: float
 
 
 # -- test actions --------------------------------------------------------------------
