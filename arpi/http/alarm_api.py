@@ -1,19 +1,11 @@
-"""The alarm messages the front sends, and readers for the alarm's replies.
-
-XXX: internals.md places Arm, Disarm, GetAlarmStatus and ReloadConfig (and their
-replies) in `arpi.alarm.messages`; while the alarm core is being written they may
-not be there. Until they are, this module defines stand-ins with the documented
-fields so the front runs against the test stand-in alarm; once the alarm module
-exports them, these names are the alarm's own classes (nothing else to change).
-"""
+"""The alarm messages the front sends, and readers for the alarm's replies."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-import arpi.alarm.messages as _messages
+from arpi.alarm.messages import Arm, Disarm, GetAlarmStatus, ReloadConfig
 
 __all__ = [
     "Arm",
@@ -24,39 +16,6 @@ __all__ = [
     "status_fields",
     "text",
 ]
-
-
-if all(
-    hasattr(_messages, n) for n in ("Arm", "Disarm", "GetAlarmStatus", "ReloadConfig")
-):
-    Arm = _messages.Arm
-    Disarm = _messages.Disarm
-    GetAlarmStatus = _messages.GetAlarmStatus
-    ReloadConfig = _messages.ReloadConfig
-else:  # pragma: no cover - only until the alarm core exports its messages
-
-    @dataclass(frozen=True, slots=True)
-    class Arm:  # type: ignore[no-redef]
-        mode: str
-        area_id: int | None = None
-        user_id: int | None = None
-        keypad_id: int | None = None
-        use_delay: bool = False
-        force: bool = False
-
-    @dataclass(frozen=True, slots=True)
-    class Disarm:  # type: ignore[no-redef]
-        area_id: int | None = None
-        user_id: int | None = None
-        keypad_id: int | None = None
-
-    @dataclass(frozen=True, slots=True)
-    class GetAlarmStatus:  # type: ignore[no-redef]
-        pass
-
-    @dataclass(frozen=True, slots=True)
-    class ReloadConfig:  # type: ignore[no-redef]
-        reason: str = ""
 
 
 def text(value: Any) -> Any:
