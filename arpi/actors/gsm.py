@@ -184,7 +184,8 @@ class GsmActor(Actor):
                     value = sql.fetch_value(cur, query, ("notifications", "gsm"))
             finally:
                 conn.close()
-        except Exception as exc:  # the PIN is optional; a DB hiccup must not stop us  # noqa: BLE001 - the PIN is optional; any read failure means none
+        # the PIN is optional; any read failure means none
+        except Exception as exc:
             self.log.warning("gsm_pin_unreadable", error=type(exc).__name__)
             return None
         pin = value.get("pin_code") if isinstance(value, dict) else None

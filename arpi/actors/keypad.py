@@ -158,7 +158,7 @@ def _alarm_message(action: str, user_id: int | None, keypad_id: int | None) -> o
     """The `Arm` / `Disarm` for `alarm`; keypad arming always uses the exit delay."""
     if action == "disarm":
         return Disarm(user_id=user_id, keypad_id=keypad_id)
-    return Arm(mode=action, user_id=user_id, keypad_id=keypad_id, use_delay=True)  # type: ignore[arg-type]
+    return Arm(mode=action, user_id=user_id, keypad_id=keypad_id, use_delay=True)
 
 
 # -- the actor ------------------------------------------------------------------------
@@ -293,7 +293,8 @@ class KeypadActor(Actor):
         if self._conn is not None:
             try:
                 self._conn.close()
-            except Exception as exc:  # noqa: BLE001 - release must not raise; any driver error is logged
+            # release must not raise; any driver error is logged
+            except Exception as exc:
                 self.log.warning("keypad_db_close_failed", error=str(exc))
 
     # -- bus callbacks (publisher's thread: only queue) ------------------------------
@@ -381,7 +382,8 @@ class KeypadActor(Actor):
             if self._kind == "WIEGAND":
                 device.set_beeper(False)
             device.close()
-        except Exception as exc:  # noqa: BLE001 - release must not raise; any driver error is logged
+        # release must not raise; any driver error is logged
+        except Exception as exc:
             self.log.warning("keypad_close_failed", error=str(exc))
 
     def _poll(self) -> None:

@@ -458,7 +458,8 @@ class Notifier(Actor):
                 send_email(smtp, message, timeout=timeout, connections=connections)
             except EmailError as exc:
                 error = str(exc)
-            except Exception as exc:  # never lose the outcome of a try  # noqa: BLE001 - the outcome of a try must never be lost
+            # the outcome of a try must never be lost
+            except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
             _tell(ref, _EmailDone(row.id, token, error))
 

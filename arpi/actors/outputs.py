@@ -171,7 +171,8 @@ class OutputsActor(Actor):
         if self._driver is not None:
             try:
                 self._driver.close()  # the outputs keep their state
-            except Exception as exc:  # noqa: BLE001 - release must not raise; any driver error is logged
+            # release must not raise; any driver error is logged
+            except Exception as exc:
                 self.log.warning("outputs_close_failed", error=str(exc))
 
     # -- internals --------------------------------------------------------------------

@@ -123,7 +123,8 @@ class PowerActor(Actor):
         if self._detector is not None:
             try:
                 self._detector.close()
-            except Exception as exc:  # noqa: BLE001 - release must not raise; any driver error is logged
+            # release must not raise; any driver error is logged
+            except Exception as exc:
                 self.log.warning("power_close_failed", error=str(exc))
 
     # -- internals --------------------------------------------------------------------

@@ -231,7 +231,8 @@ class ClockActor(Actor):
         if self._rtc is not None:
             try:
                 self._rtc.close()
-            except Exception as exc:  # noqa: BLE001 - release must not raise; any driver error is logged
+            # release must not raise; any driver error is logged
+            except Exception as exc:
                 self.log.warning("rtc_close_failed", error=str(exc))
 
     # -- comparing ---------------------------------------------------------------------

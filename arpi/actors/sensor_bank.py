@@ -265,7 +265,7 @@ class SensorBankActor(Actor):
         if not isinstance(rate, int | float) or not 0 < rate <= 1000:
             raise ValueError(f"sample_rate: must be within 0..1000, got {rate!r}")
         self._period = 1.0 / float(rate)
-        self._calibration_time = float(self.options.get("calibration_time", 1.0))  # type: ignore[arg-type]
+        self._calibration_time = float(self.options.get("calibration_time", 1.0))
         self._fail_after = float(self.options.get("fail_after", 5.0))  # type: ignore[arg-type]
         self._alarm = self.address(str(self.options.get("alarm", "alarm")))
         self._storage = self.address(str(self.options.get("storage", "storage")))
@@ -340,7 +340,8 @@ class SensorBankActor(Actor):
         if self._inputs is not None:
             try:
                 self._inputs.close()
-            except Exception as exc:  # noqa: BLE001 - release must not raise; any driver error is logged
+            # release must not raise; any driver error is logged
+            except Exception as exc:
                 self.log.warning("sensor_bank_close_failed", error=str(exc))
 
     # -- configuration ------------------------------------------------------------

@@ -130,7 +130,7 @@ class Siren(Actor):
         self._outputs: Address = self.address(
             str(self.options.get("outputs", "outputs"))
         )
-        self._channel = int(self.options.get("channel", SIREN_CHANNEL))  # type: ignore[call-overload]
+        self._channel = int(self.options.get("channel", SIREN_CHANNEL))
         self._run: SirenSchedule | None = None
         self._run_key: tuple[datetime, bool, float, float] | None = None
         self._test_until: float | None = None

@@ -116,7 +116,8 @@ class SimProcess:
         self.starts += 1
         env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
         env["ARPI_LOG_FORMAT"] = "json"
-        self._log = open(self.root / f"arpi-simulate-{self.starts}.log", "wb")  # noqa: SIM115 - closed in stop()
+        # closed in stop()
+        self._log = open(self.root / f"arpi-simulate-{self.starts}.log", "wb")
         began = time.perf_counter()
         self.proc = subprocess.Popen(
             [

@@ -102,7 +102,8 @@ def enqueue_notifications(
     if kind not in EVENTS:
         raise ValueError(f"kind: must be one of {', '.join(EVENTS)}, got {kind!r}")
     if not isinstance(context, Mapping):
-        raise ValueError("context: must be a mapping")  # noqa: TRY004 - one error type for every bad argument
+        # one error type for every bad argument
+        raise ValueError("context: must be a mapping")
 
     config = _read_config(cursor)
     targets = config.targets_for(kind)
