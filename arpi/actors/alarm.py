@@ -824,6 +824,8 @@ def _w_notify(cur: Any, e: Notify, tz: Any) -> str | None:
         "alert_type": str(e.alert_type),
         "sensors": list(e.sensors),
     }
+    # Transaction control (SAVEPOINT/ROLLBACK TO/RELEASE) is not a query: pypika
+    # has no builder for it, so these three are plain SQL text without values.
     cur.execute("SAVEPOINT arpi_alarm_notify")
     try:
         added = enqueue_notifications(cur, key, e.kind, context, tz=tz)
@@ -867,7 +869,13 @@ def _w_state(cur: Any, e: PersistState, tz: Any) -> None:
     )
     cur.execute(text, params)
     if cur.rowcount == 0:
-        cur.execute("INSERT INTO runtime_state DEFAULT VALUES")
+        # The single row is gone: put it back (its id is always true; the other
+        # columns take their defaults), then write the state into it.
+        insert = _text(
+            "state_row",
+            lambda: sql.Q.into(t).columns(t.id).insert(sql.param()),
+        )
+        cur.execute(insert, (True,))
         cur.execute(text, params)
 
 
@@ -941,7 +949,7 @@ class AlarmLogic(Actor):
         self._notifier = self.address(str(opt.get("notifier", "notifier")))
         self._tz: tzinfo | None = opt.get("tz")  # type: ignore[assignment]
         settings = self.ctx.settings
-        self._inputs = int(opt.get("inputs", getattr(settings, "input_number", 15)))  # type: ignore[call-overload]
+        self._inputs = int(opt.get("inputs", getattr(settings, "input_number", 15)))
         self._writes: deque[_Write] = deque()
         self._seq = 0
         self._committed = 0

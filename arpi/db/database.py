@@ -7,13 +7,17 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import psycopg2
 import psycopg2.extensions
 import structlog
+from pypika import Table
 
+from arpi.db import sql
 from arpi.db.errors import BadDatabaseUrl, DatabaseUnreachable
 
 __all__ = ["Database"]
 
 log = structlog.get_logger("arpi.db")
 
+# The server's catalogue of databases (asked through the `postgres` database).
+_PG_DATABASE = Table("pg_database")
 _SCHEMES = ("postgresql", "postgres")
 CONNECT_TIMEOUT = 5
 
@@ -86,7 +90,7 @@ class Database:
             ) from None
         try:
             with conn.cursor() as cur:
-                cur.execute("SELECT 1")
+                sql.execute(cur, sql.Q.select(1))
         except psycopg2.Error as exc:
             raise DatabaseUnreachable(
                 f"PostgreSQL at {self.where} ({self.source}) does not answer queries: "
@@ -130,10 +134,14 @@ class Database:
             ) from None
         try:
             with conn.cursor() as cur:
-                cur.execute(
-                    "SELECT 1 FROM pg_database WHERE datname = %s", (self.name,)
+                found = sql.fetch_one(
+                    cur,
+                    sql.Q.from_(_PG_DATABASE)
+                    .select(1)
+                    .where(_PG_DATABASE.datname == sql.param()),
+                    (self.name,),
                 )
-                return cur.fetchone() is not None
+                return found is not None
         finally:
             conn.close()
 
@@ -147,10 +155,12 @@ class Database:
         try:
             conn.autocommit = True
             with conn.cursor() as cur:
-                sql = f"CREATE DATABASE {_ident(self.name)}"
+                # CREATE/DROP DATABASE are DDL, not queries: pypika has no builder
+                # for them; names are quoted identifiers (they cannot be parameters).
+                text = f"CREATE DATABASE {_ident(self.name)}"
                 if template is not None:
-                    sql += f" TEMPLATE {_ident(template)}"
-                cur.execute(sql)
+                    text += f" TEMPLATE {_ident(template)}"
+                cur.execute(text)
         finally:
             conn.close()
 

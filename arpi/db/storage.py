@@ -53,9 +53,12 @@ from typing import Any, Generic, TypeVar
 
 import psycopg2
 import psycopg2.extensions
+from pypika import Table
+from pypika import functions as fn
 
 from arpi.actors import Actor, ActorUnavailable, Address, AskTimeout
 from arpi.clock import TimerHandle
+from arpi.db import sql
 
 __all__ = [
     "DatabaseWriter",
@@ -74,6 +77,22 @@ T = TypeVar("T")
 # within seconds, so a day is ample.
 _COMMIT_RECORD_KEEP = "1 day"
 _PRUNE_EVERY = 1000
+
+# One row per committed batch (batch_id uuid, committed_at timestamptz).
+_COMMITS = Table("storage_commit")
+_RECORD_COMMIT_SQL = sql.to_sql(
+    sql.Q.into(_COMMITS).columns(_COMMITS.batch_id).insert(sql.param())
+)
+_COMMITTED_SQL = sql.to_sql(
+    sql.Q.from_(_COMMITS).select(1).where(_COMMITS.batch_id == sql.param())
+)
+_PRUNE_SQL = sql.to_sql(
+    sql.Q.from_(_COMMITS)
+    .delete()
+    .where(_COMMITS.committed_at < fn.Now() - fn.Cast(sql.param(), "interval"))
+)
+# SAVEPOINT / ROLLBACK TO SAVEPOINT / RELEASE SAVEPOINT below are transaction
+# control, not queries: pypika has no builder for them, so they stay plain text.
 
 
 class StorageUnavailable(Exception):
@@ -141,7 +160,7 @@ class DatabaseWriter(Actor):
     def setup(self) -> None:
         self._db = self.options.get("database") or self.ctx.db
         self._max_batch = int(self.options.get("max_batch", 100))  # type: ignore[arg-type]
-        self._initial = float(self.options.get("reconnect_initial", 0.05))  # type: ignore[arg-type]
+        self._initial = float(self.options.get("reconnect_initial", 0.05))
         self._maximum = float(self.options.get("reconnect_max", 5.0))  # type: ignore[arg-type]
         self._pending: deque[Transact[Any]] = deque()
         self._conn: psycopg2.extensions.connection | None = None
@@ -270,7 +289,7 @@ class DatabaseWriter(Actor):
             self._execute(
                 conn,
                 cur,
-                "INSERT INTO storage_commit (batch_id) VALUES (%s)",
+                _RECORD_COMMIT_SQL,
                 (batch_id,),
             )
             if (self._batches + 1) % _PRUNE_EVERY == 0:
@@ -312,9 +331,9 @@ class DatabaseWriter(Actor):
         self._execute(conn, cur, "RELEASE SAVEPOINT arpi_transact")
         return True, value
 
-    def _execute(self, conn: Any, cur: Any, sql: str, params: tuple = ()) -> None:
+    def _execute(self, conn: Any, cur: Any, text: str, params: tuple = ()) -> None:
         try:
-            cur.execute(sql, params)
+            cur.execute(text, params)
         except psycopg2.Error as exc:
             if _broken(conn, exc):
                 raise _ConnectionLost(str(exc)) from exc
@@ -342,7 +361,7 @@ class DatabaseWriter(Actor):
             self._execute(
                 self._conn,
                 cur,
-                "SELECT 1 FROM storage_commit WHERE batch_id = %s",
+                _COMMITTED_SQL,
                 (batch_id,),
             )
             committed = cur.fetchone() is not None
@@ -358,7 +377,7 @@ class DatabaseWriter(Actor):
         self._execute(
             conn,
             cur,
-            "DELETE FROM storage_commit WHERE committed_at < now() - %s::interval",
+            _PRUNE_SQL,
             (_COMMIT_RECORD_KEEP,),
         )
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from arpi.db import sql, tables
 from arpi.http.errors import ApiError
 from arpi.http.registry import Auth
 from arpi.http.tokens import BadToken, Claims, TokenIssuer
@@ -33,6 +34,11 @@ def bearer(request: web.Request) -> str | None:
     return token.strip()
 
 
+_USERS_QUERY = sql.Q.from_(tables.user).select(
+    tables.user.id, tables.user.name, tables.user.role
+)
+
+
 class UserCache:
     """Who exists and with which role; loaded from the database on the loop."""
 
@@ -45,8 +51,8 @@ class UserCache:
         """Read every user (one query). Raises ApiError(503) if the DB fails."""
 
         def query(cur: Any) -> dict[int, tuple[str, str]]:
-            cur.execute('SELECT id, name, role FROM "user"')
-            return {row[0]: (row[1], row[2]) for row in cur.fetchall()}
+            rows = sql.fetch_all(cur, _USERS_QUERY)
+            return {row["id"]: (row["name"], row["role"]) for row in rows}
 
         try:
             users = await self._reads.run(query)

@@ -36,6 +36,7 @@ import socketio
 import structlog
 
 from arpi.bus import UiEvent
+from arpi.db import sql, tables
 from arpi.http.asks import ask_actor
 from arpi.http.auth import AuthGate, UserCache
 from arpi.http.errors import ApiError, dumps
@@ -442,6 +443,13 @@ def _event_id(event: UiEvent) -> Any:
     return None
 
 
+_OUTPUT_STATES = (
+    sql.Q.from_(tables.output)
+    .select(tables.output.id, tables.output.state)
+    .orderby(tables.output.id)
+)
+
+
 def _output_states(cur: Any) -> list[tuple[int, bool]]:
-    cur.execute("SELECT id, state FROM output ORDER BY id")
-    return [(row[0], bool(row[1])) for row in cur.fetchall()]
+    rows = sql.fetch_all(cur, _OUTPUT_STATES)
+    return [(row["id"], bool(row["state"])) for row in rows]

@@ -243,9 +243,12 @@ def any_option_schema() -> Field:
 
 _T = Table("option")
 _GET_SQL = str(Q.from_(_T).select(_T.value).where(_T.name == P).where(_T.section == P))
-UPSERT_SQL = (
-    str(Q.into(_T).columns(_T.name, _T.section, _T.value).insert(P, P, P))
-    + " ON CONFLICT (name, section) DO UPDATE SET value = EXCLUDED.value"
+UPSERT_SQL = str(
+    Q.into(_T)
+    .columns(_T.name, _T.section, _T.value)
+    .insert(P, P, P)
+    .on_conflict(_T.name, _T.section)
+    .do_update(_T.value)
 )
 
 

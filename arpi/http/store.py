@@ -79,6 +79,8 @@ def _guarded(fn: Callable[[Any], T]) -> Callable[[Any], Any]:
         import psycopg2
         from psycopg2 import errorcodes
 
+        # SAVEPOINT / ROLLBACK TO / RELEASE are transaction control, not queries:
+        # pypika has no builder for them, so they stay plain text (no values).
         cur.execute("SAVEPOINT arpi_front")
         try:
             result = fn(cur)

@@ -164,9 +164,13 @@ def _insert_text(timed: bool) -> str:
         if timed:
             columns += [outbox.created_at, outbox.next_attempt_at]
         query = (
-            sql.Q.into(outbox).columns(*columns).insert(*[sql.param() for _ in columns])
+            sql.Q.into(outbox)
+            .columns(*columns)
+            .insert(*[sql.param() for _ in columns])
+            .on_conflict(outbox.event_key, outbox.target)
+            .do_nothing()
         )
-        text = sql.to_sql(query) + " ON CONFLICT (event_key, target) DO NOTHING"
+        text = sql.to_sql(query)
         _INSERT_TEXT[timed] = text
     return text
 

@@ -23,6 +23,7 @@ import structlog
 from arpi.actors import ActorUnavailable, AskTimeout, Crash, Ping
 from arpi.bus import ConfigChanged
 from arpi.clock import FastClock, ManualClock
+from arpi.db import sql, tables
 from arpi.sim.lines import (
     ChannelWiring,
     LineStateError,
@@ -53,11 +54,24 @@ MAX_STEPS = 5000
 SETTLE_ROUNDS = 6
 PING_TIMEOUT = 0.5
 
-_SENSOR_SQL = (
-    "SELECT id, name, channel, channel_type, sensor_contact_type, sensor_eol_count, "
-    "reference_value, deleted FROM sensor WHERE NOT deleted AND channel >= 0 "
-    "ORDER BY channel, id"
+_S = tables.sensor
+# The wired sensors (not deleted, on a channel), by channel; params: (False, 0).
+_SENSOR_QUERY = (
+    sql.Q.from_(_S)
+    .select(
+        _S.id,
+        _S.name,
+        _S.channel,
+        _S.channel_type,
+        _S.sensor_contact_type,
+        _S.sensor_eol_count,
+        _S.reference_value,
+        _S.deleted,
+    )
+    .where((_S.deleted == sql.param()) & (_S.channel >= sql.param()))
+    .orderby(_S.channel, _S.id)
 )
+_SENSOR_PARAMS = (False, 0)
 
 
 class SimulatorError(ValueError):
@@ -175,8 +189,7 @@ class Simulator:
         """
         if connection is not None:
             with connection.cursor() as cur:
-                cur.execute(_SENSOR_SQL)
-                rows = _dicts(cur)
+                rows = sql.fetch_all(cur, _SENSOR_QUERY, _SENSOR_PARAMS)
             connection.rollback()
             self._wirings = channel_wirings(rows)
             return self._wirings
@@ -186,8 +199,7 @@ class Simulator:
                     if self._conn is None or self._conn.closed:
                         self._conn = self.ctx.db.connect()
                     with self._conn.cursor() as cur:
-                        cur.execute(_SENSOR_SQL)
-                        rows = _dicts(cur)
+                        rows = sql.fetch_all(cur, _SENSOR_QUERY, _SENSOR_PARAMS)
                     self._conn.rollback()
                     break
                 except Exception:
@@ -498,8 +510,3 @@ class Simulator:
             f"sms={len(self.hardware.modem.sms)} mail="
             f"{len(self.mail.messages()) if self.mail else 0}"
         )
-
-
-def _dicts(cur: Any) -> list[dict[str, Any]]:
-    names = [c[0] for c in cur.description]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

@@ -8,8 +8,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
-from pypika import Order, Table
+from pypika import Criterion, JoinType, Order, Table
+from pypika import functions as fn
+from pypika.terms import Function, Term
 
+from arpi.db import sql
 from arpi.http.alarm_api import Arm, Disarm, GetAlarmStatus, arm_refusal, text
 from arpi.http.asks import ask_actor
 from arpi.http.entities import ARM_NAME, ARM_VALUE, P, Q, local_time
@@ -151,7 +154,7 @@ async def monitoring_disarm(req: Req) -> web.Response:
 
 
 async def _require_area(req: Req, area_id: int) -> None:
-    sql = str(
+    statement = str(
         Q.from_(_AREA)
         .select(_AREA.id)
         .where(_AREA.id == P)
@@ -159,7 +162,7 @@ async def _require_area(req: Req, area_id: int) -> None:
     )
 
     def query(cur: Any) -> bool:
-        cur.execute(sql, (area_id,))
+        cur.execute(statement, (area_id,))
         return cur.fetchone() is not None
 
     try:
@@ -245,12 +248,39 @@ _ALERTS_SQL = str(
     .orderby(_ALERT.start_time, order=Order.desc)
     .limit(P)
 )
-_ALERT_SENSORS_SQL = (
-    "SELECT alert_id, sensor_id, channel, type_id, name, description, start_time, "
-    "end_time, delay, silent, monitor_period, monitor_threshold FROM alert_sensor "
-    "WHERE alert_id = ANY(%s) ORDER BY start_time, sensor_id"
+
+
+def _any(value: Term) -> Function:
+    """`ANY(value)`: compared with `==`, true when the column equals an element of
+    the array passed as the parameter `value` (a Python list)."""
+    return Function("ANY", value)
+
+
+_ALERT_SENSORS_SQL = sql.to_sql(
+    Q.from_(_ALERT_SENSOR)
+    .select(
+        _ALERT_SENSOR.alert_id,
+        _ALERT_SENSOR.sensor_id,
+        _ALERT_SENSOR.channel,
+        _ALERT_SENSOR.type_id,
+        _ALERT_SENSOR.name,
+        _ALERT_SENSOR.description,
+        _ALERT_SENSOR.start_time,
+        _ALERT_SENSOR.end_time,
+        _ALERT_SENSOR.delay,
+        _ALERT_SENSOR.silent,
+        _ALERT_SENSOR.monitor_period,
+        _ALERT_SENSOR.monitor_threshold,
+    )
+    .where(_ALERT_SENSOR.alert_id == _any(sql.param()))
+    .orderby(_ALERT_SENSOR.start_time, _ALERT_SENSOR.sensor_id)
 )
-_ALERT_TYPES_SQL = "SELECT alert_id, type FROM arm WHERE alert_id = ANY(%s) ORDER BY id"
+_ALERT_TYPES_SQL = sql.to_sql(
+    Q.from_(_ARM)
+    .select(_ARM.alert_id, _ARM.type)
+    .where(_ARM.alert_id == _any(sql.param()))
+    .orderby(_ARM.id)
+)
 _ALERT_TYPE = {
     "AWAY": "alert_away",
     "STAY": "alert_stay",
@@ -531,62 +561,112 @@ def _day(text: str | None, name: str) -> date | None:
         raise ApiError(400, f"{name}: must be a date YYYY-MM-DD") from None
 
 
-def _history_filter(query: dict[str, Any]) -> tuple[str, list[Any]]:
-    """WHERE text and its parameters over `arm a FULL JOIN disarm d` (F5)."""
-    where: list[str] = []
-    args: list[Any] = []
+# The history is `arm a FULL OUTER JOIN disarm d ON d.arm_id = a.id` (F5): a row per
+# arm with its disarm, and a row per disarm whose arm is gone.
+_A = _ARM.as_("a")
+_D = _DISARM.as_("d")
+_ARM_SENSOR = Table("arm_sensor")
+
+
+def _history_filter(query: dict[str, Any]) -> tuple[Criterion, dict[str, Any]]:
+    """WHERE condition (empty when no filter) and its named parameters (F5)."""
+    where: list[Criterion] = []
+    args: dict[str, Any] = {}
     has_alert = (query.get("has_alert") or "").lower()
     if has_alert == "true":
-        where.append("(a.alert_id IS NOT NULL OR d.alert_id IS NOT NULL)")
+        where.append(_A.alert_id.isnotnull() | _D.alert_id.isnotnull())
     elif has_alert == "false":
-        where.append("(a.alert_id IS NULL AND d.alert_id IS NULL)")
+        where.append(_A.alert_id.isnull() & _D.alert_id.isnull())
     if query.get("user_id") is not None:
-        where.append("(a.user_id = %s OR d.user_id = %s)")
-        args += [query["user_id"]] * 2
+        user = sql.param("user_id")
+        where.append((_A.user_id == user) | (_D.user_id == user))
+        args["user_id"] = query["user_id"]
     if query.get("keypad_id") is not None:
-        where.append("(a.keypad_id = %s OR d.keypad_id = %s)")
-        args += [query["keypad_id"]] * 2
+        keypad = sql.param("keypad_id")
+        where.append((_A.keypad_id == keypad) | (_D.keypad_id == keypad))
+        args["keypad_id"] = query["keypad_id"]
     arm_type = query.get("arm_type")
     if arm_type == "disarm":
-        where.append("a.id IS NULL")
+        where.append(_A.id.isnull())
     elif arm_type:
-        where.append("a.type = %s")
-        args.append(ARM_NAME[arm_type])
+        where.append(_A.type == sql.param("arm_type"))
+        args["arm_type"] = ARM_NAME[arm_type]
     start = _day(query.get("start"), "start")
     end = _day(query.get("end"), "end")
     if start is not None:
-        where.append("COALESCE(d.time, a.time) >= %s::date")
-        args.append(start)
+        where.append(
+            fn.Coalesce(_D.time, _A.time) >= fn.Cast(sql.param("start"), "date")
+        )
+        args["start"] = start
     if end is not None and end < date.max:
-        where.append("COALESCE(a.time, d.time) < %s::date")
-        args.append(end + timedelta(days=1))
-    return (" WHERE " + " AND ".join(where)) if where else "", args
+        where.append(fn.Coalesce(_A.time, _D.time) < fn.Cast(sql.param("end"), "date"))
+        args["end"] = end + timedelta(days=1)
+    return Criterion.all(where), args
 
 
-# XXX: these statements are plain SQL text with parameters: pypika cannot express
-# the FULL JOIN with COALESCE ordering and the optional filters readably.
-_EVENTS_FROM = "FROM arm a FULL OUTER JOIN disarm d ON d.arm_id = a.id"
-_EVENTS_SQL = (
-    "SELECT a.id, a.type, a.time, a.keypad_id, a.user_id, a.alert_id, "
-    "d.id, d.time, d.keypad_id, d.user_id, d.alert_id "
-    + _EVENTS_FROM
-    + "{where} ORDER BY d.time DESC NULLS FIRST, a.time DESC LIMIT %s OFFSET %s"
+def _events_sql(where: Criterion) -> str:
+    """The history page: newest disarm first, arms not disarmed yet before all."""
+    return sql.to_sql(
+        Q.from_(_A)
+        .join(_D, how=JoinType.outer)
+        .on(_D.arm_id == _A.id)
+        .select(
+            _A.id,
+            _A.type,
+            _A.time,
+            _A.keypad_id,
+            _A.user_id,
+            _A.alert_id,
+            _D.id,
+            _D.time,
+            _D.keypad_id,
+            _D.user_id,
+            _D.alert_id,
+        )
+        .where(where)
+        # `d.time IS NULL DESC` first: NULLS FIRST for d.time.
+        .orderby(_D.time.isnull(), _D.time, _A.time, order=Order.desc)
+        .limit(sql.param("limit"))
+        .offset(sql.param("offset"))
+    )
+
+
+def _count_sql(where: Criterion) -> str:
+    return sql.to_sql(
+        Q.from_(_A)
+        .join(_D, how=JoinType.outer)
+        .on(_D.arm_id == _A.id)
+        .select(fn.Count("*"))
+        .where(where)
+    )
+
+
+_ALERTS_BY_ID_SQL = sql.to_sql(
+    Q.from_(_ALERT).select(*_ALERT_COLS).where(_ALERT.id == _any(sql.param()))
 )
-_COUNT_SQL = "SELECT count(*) " + _EVENTS_FROM + "{where}"
-_ALERTS_BY_ID_SQL = (
-    "SELECT id, start_time, end_time, silent FROM alert WHERE id = ANY(%s)"
-)
-_ARM_SENSORS_SQL = (
-    "SELECT arm_id, timestamp, sensor_id, channel, type_id, name, "
-    "COALESCE(description, name), delay, enabled FROM arm_sensor "
-    "WHERE arm_id = ANY(%s) ORDER BY timestamp, sensor_id"
+_ARM_SENSORS_SQL = sql.to_sql(
+    Q.from_(_ARM_SENSOR)
+    .select(
+        _ARM_SENSOR.arm_id,
+        _ARM_SENSOR.timestamp,
+        _ARM_SENSOR.sensor_id,
+        _ARM_SENSOR.channel,
+        _ARM_SENSOR.type_id,
+        _ARM_SENSOR.name,
+        fn.Coalesce(_ARM_SENSOR.description, _ARM_SENSOR.name),
+        _ARM_SENSOR.delay,
+        _ARM_SENSOR.enabled,
+    )
+    .where(_ARM_SENSOR.arm_id == _any(sql.param()))
+    .orderby(_ARM_SENSOR.timestamp, _ARM_SENSOR.sensor_id)
 )
 
 
 def _history(cur: Any, query: dict[str, Any]) -> list[dict[str, Any]]:
     where, args = _history_filter(query)
     cur.execute(
-        _EVENTS_SQL.format(where=where), [*args, query["limit"], query["offset"]]
+        _events_sql(where),
+        {**args, "limit": query["limit"], "offset": query["offset"]},
     )
     rows = cur.fetchall()
     arm_ids = [r[0] for r in rows if r[0] is not None]
@@ -654,7 +734,7 @@ def _history(cur: Any, query: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _history_count(cur: Any, query: dict[str, Any]) -> int:
     where, args = _history_filter(query)
-    cur.execute(_COUNT_SQL.format(where=where), args)
+    cur.execute(_count_sql(where), args)
     return int(cur.fetchone()[0])
 
 
