@@ -7,6 +7,12 @@ driver wait is bounded (arpi.drivers.gsm), so a reply always comes. A health che
 runs every `health_interval` seconds of `ctx.clock`: a silent modem is reset, and
 `gsm_modem_silent` is logged and published to the UI (`UiEvent("gsm_state",
 {"ok": false, ...})`); `gsm_state` with `ok: true` follows when it answers again.
+A successful check also reads the network registration (AT+CREG?) and the signal
+quality (AT+CSQ).
+
+`GetModemStatus()` -> `ModemStatus`: what the actor last observed (the health
+check, the start, or a failed request), answered from memory without touching the
+serial port, so it is as quick as a `Ping` whenever the actor is idle.
 
 Options: `modem_factory` (a callable returning an `arpi.drivers.gsm.GsmModem`; by
 default `ctx.drivers.modem()`, with the PIN of the `notifications/gsm` option when
@@ -18,14 +24,14 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from arpi.actors import Actor
 from arpi.bus import UiEvent
 from arpi.db import sql
 from arpi.db.tables import option
-from arpi.drivers.gsm import GsmModem, ModemError, mask_number
+from arpi.drivers.gsm import GsmModem, ModemError, ModemTimeout, mask_number
 
 # How many idempotency keys of sent SMS an incarnation remembers.
 SENT_KEYS_KEPT = 512
@@ -33,8 +39,10 @@ SENT_KEYS_KEPT = 512
 __all__ = [
     "CallReport",
     "DeleteSms",
+    "GetModemStatus",
     "GsmActor",
     "ListSms",
+    "ModemStatus",
     "PlaceCall",
     "SendSms",
     "SmsDeleteReport",
@@ -113,6 +121,48 @@ class SmsDeleteReport:
 
 
 @dataclass(frozen=True, slots=True)
+class GetModemStatus:
+    """Ask for a `ModemStatus`. Answered from memory: never touches the port."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModemStatus:
+    """What the `gsm` actor last observed of its modem.
+
+    `state`: `ok` (answered), `silent` (no answer in time), `absent` (the port
+    cannot be opened or is gone) or `error` (answered with an error, e.g. SIM not
+    ready); `error` is the driver's text (no phone numbers or PIN) when not ok;
+    `checked_at` is the wall time of that observation. `registration` (an
+    `arpi.drivers.gsm.Registration` value, e.g. "home", "searching") and `signal`
+    (RSSI 0..31, None when unknown) come from the last successful health check, at
+    `registered_at`; all three are None before the first one.
+    """
+
+    state: str
+    error: str | None = None
+    checked_at: datetime | None = None
+    registration: str | None = None
+    signal: int | None = None
+    registered_at: datetime | None = None
+
+    @property
+    def registered(self) -> bool | None:
+        """True on the home network or roaming; None when not known yet."""
+        if self.registration is None:
+            return None
+        return self.registration in ("home", "roaming")
+
+
+def _state_of(exc: Exception) -> str:
+    """`silent`, `absent` or `error` for a modem failure."""
+    if isinstance(exc, ModemTimeout):
+        return "silent"
+    if isinstance(exc.__cause__, OSError | ValueError):
+        return "absent"  # the driver wraps a port that cannot be opened or is gone
+    return "error"
+
+
+@dataclass(frozen=True, slots=True)
 class _HealthCheck:
     pass
 
@@ -141,6 +191,7 @@ class GsmActor(Actor):
         self._sent_keys: OrderedDict[str, SmsReport] = OrderedDict()
         self._healthy = True
         self._timer = None
+        self._status = ModemStatus("ok")
         self._start_modem()
         self._timer = self.tell_self_later(self._interval, _HealthCheck())
 
@@ -159,6 +210,8 @@ class GsmActor(Actor):
             return self._list()
         if isinstance(message, DeleteSms):
             return self._delete(message)
+        if isinstance(message, GetModemStatus):
+            return self._status
         if isinstance(message, _HealthCheck):
             self._health()
             self._timer = self.tell_self_later(self._interval, _HealthCheck())
@@ -197,8 +250,10 @@ class GsmActor(Actor):
                 self._modem = self._factory()
             self._modem.start()
         except (ModemError, ValueError) as exc:
+            self._observed(exc)
             self._report(False, str(exc))
             return False
+        self._observed(None)
         self._report(True, None)
         return True
 
@@ -219,19 +274,66 @@ class GsmActor(Actor):
             UiEvent("gsm_state", {"ok": ok, "error": error}, admin_only=True)
         )
 
+    def _observed(self, exc: Exception | None) -> None:
+        """Record the outcome of a start, a health check or a failed request."""
+        now = self.ctx.clock.wall()
+        if exc is None:
+            state, error = "ok", None
+        else:
+            state, error = _state_of(exc), str(exc) or type(exc).__name__
+        self._status = ModemStatus(
+            state,
+            error,
+            now,
+            self._status.registration,
+            self._status.signal,
+            self._status.registered_at,
+        )
+
     def _health(self) -> None:
         if self._modem is None or not self._healthy:
-            self._start_modem()
+            if self._start_modem():
+                self._read_network()
             return
         try:
             self._modem.health_check()
         except ModemError as exc:
             self.log.warning("gsm_health_check_failed", error=str(exc))
-            self._start_modem()  # a reset: close, reopen, initialise
+            if self._start_modem():  # a reset: close, reopen, initialise
+                self._read_network()
+            return
+        self._observed(None)
+        self._read_network()
+
+    def _read_network(self) -> None:
+        """Registration and signal quality after a successful check (a few AT
+        commands, each bounded by the driver's command timeout)."""
+        modem = self._modem
+        if modem is None:
+            return
+        try:
+            registration = modem.registration().value
+            signal = modem.signal_quality()
+        except (ModemError, ValueError) as exc:
+            self.log.warning("gsm_network_unreadable", error=str(exc))
+            if isinstance(exc, ModemTimeout):
+                self._observed(exc)
+                self._report(False, str(exc))
+            return
+        status = self._status
+        self._status = ModemStatus(
+            status.state,
+            status.error,
+            status.checked_at,
+            registration,
+            signal,
+            self.ctx.clock.wall(),
+        )
 
     def _failed(self, exc: Exception) -> str:
         text = str(exc) or type(exc).__name__
         if isinstance(exc, ModemError):
+            self._observed(exc)
             self._report(False, text)
         return text
 

@@ -39,7 +39,7 @@ import pykka
 
 from arpi.actors import Actor, ActorUnavailable
 from arpi.actors.gsm import CallReport, PlaceCall, SendSms, SmsReport
-from arpi.alarm.messages import Disarm, PowerChanged, ReloadConfig
+from arpi.alarm.messages import Disarm, ReloadConfig
 from arpi.bus import ConfigChanged, UiEvent
 from arpi.db.storage import submit
 from arpi.drivers.gsm import mask_number
@@ -53,7 +53,7 @@ from arpi.notify.email import (
     message_id_for,
     send_email,
 )
-from arpi.notify.outbox import OutboxRow, enqueue_notifications
+from arpi.notify.outbox import OutboxRow
 from arpi.notify.subscriptions import NotificationConfig, load_config
 from arpi.notify.texts import ALERT_TONES, TEST_TONES, render
 
@@ -350,8 +350,6 @@ class Notifier(Actor):
             self._config = self._read(load_config)
             self.log.info("notifier_config_reloaded")
             self._pump()
-        elif isinstance(message, PowerChanged):
-            self._power_changed(message)
         elif isinstance(message, SendTestEmail):
             self._test_email(message.reply)
         elif isinstance(message, _TestEmailDone):
@@ -748,29 +746,6 @@ class Notifier(Actor):
         del self._writes[message.token]
         if write.on_done is not None:
             write.on_done()
-
-    # -- power -------------------------------------------------------------------------
-
-    def _power_changed(self, message: Any) -> None:
-        kind = (
-            "power_outage_started"
-            if message.source == "battery"
-            else "power_outage_stopped"
-        )
-        at = self.ctx.clock.wall()
-        key = f"{kind}:{at.isoformat()}"
-        context = {"at": at}
-        tz = self._tz
-
-        def write(cur: Any) -> None:
-            enqueue_notifications(cur, key, kind, context, tz=tz)  # type: ignore[arg-type]
-
-        def committed() -> None:
-            self._load_pending()
-            self._pump()
-
-        self.log.info("power_notification", kind=kind)
-        self._write(write, committed, "enqueue")
 
     # -- test actions ------------------------------------------------------------------
 

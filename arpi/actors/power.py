@@ -3,9 +3,17 @@
 It polls the power detector (`ctx.drivers.power_detector`, debounced by `hold`
 seconds) every `poll_interval` seconds of `ctx.clock`. On a transition it tells
 `alarm` `PowerChanged(source, at)` (`at` monotonic) and publishes
-`UiEvent("power_state_change", source)` at once, stores the source in
-`runtime_state.power_source` through `storage`, and tells `notifier` once that
-write committed.
+`UiEvent("power_state_change", source)` at once, then stores the source in
+`runtime_state.power_source` through `storage` and, in the same transaction, queues
+the `power_outage_started` / `power_outage_stopped` notifications in the outbox
+(`arpi.notify.outbox.enqueue_notifications`, event key `<kind>:<wall time of the
+transition, ISO>`), so the new source and its messages commit together or not at
+all. After the commit it tells `notifier` `NotificationsQueued(event_key)` when
+rows were added. A write that fails (storage down, or the batch failed) is retried
+every `retry_interval` seconds with the current source and every notification not
+yet committed (the same keys: a repeat adds nothing). A notification that cannot be
+queued (e.g. unreadable options) is logged (`power_notification_failed`) and does
+not keep the source from being stored.
 
 The last known source is durable, so a restart alone is no transition: a restart
 during an outage finds "battery" stored, reads "battery", and says nothing. A source
@@ -20,9 +28,11 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pykka
+import structlog
 
 from arpi.actors import Actor, ActorUnavailable
 from arpi.alarm.messages import PowerChanged
@@ -31,6 +41,7 @@ from arpi.db import sql
 from arpi.db.storage import submit
 from arpi.db.tables import runtime_state
 from arpi.drivers.power import PowerReadError
+from arpi.notify.outbox import enqueue_notifications
 
 __all__ = ["GetPower", "PowerActor", "PowerChanged", "PowerReport", "load_power_source"]
 
@@ -56,9 +67,58 @@ class _Poll:
 
 @dataclass(frozen=True, slots=True)
 class _Stored:
-    source: str
-    at: float
+    keys: tuple[str, ...]
     future: Future
+
+
+@dataclass(frozen=True, slots=True)
+class _RetryStore:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _Note:
+    """A power notification waiting for its commit."""
+
+    key: str
+    kind: str
+    at: datetime
+
+
+log = structlog.get_logger("arpi.power")
+
+
+def _write_power(
+    cur: Any, source: str, now: datetime, notes: tuple[_Note, ...], tz: Any
+) -> list[str]:
+    """Store `source` and queue `notes` in one transaction (storage thread).
+
+    Returns the event keys that added outbox rows. A note whose rows cannot be
+    written is rolled back to its own savepoint and logged; the source is kept.
+    """
+    t = runtime_state
+    query = (
+        sql.Q.update(t)
+        .set(t.power_source, sql.param("source"))
+        .set(t.updated_at, sql.param("now"))
+    )
+    sql.execute(cur, query, {"source": source, "now": now})
+    queued = []
+    for note in notes:
+        # Transaction control is not a query: pypika has no builder for it.
+        cur.execute("SAVEPOINT arpi_power_notify")
+        try:
+            added = enqueue_notifications(
+                cur, note.key, note.kind, {"at": note.at}, tz=tz
+            )
+        except Exception as exc:  # noqa: BLE001 - the source must not be lost over a text
+            cur.execute("ROLLBACK TO SAVEPOINT arpi_power_notify")
+            log.error("power_notification_failed", event_key=note.key, error=str(exc))
+            continue
+        cur.execute("RELEASE SAVEPOINT arpi_power_notify")
+        if added:
+            queued.append(note.key)
+    return queued
 
 
 def load_power_source(cur: Any) -> str | None:
@@ -71,8 +131,9 @@ def load_power_source(cur: Any) -> str | None:
 class PowerActor(Actor):
     """See the module docstring. Runs under `hardware` as `power`.
 
-    Options: `poll_interval` (0.25 s), `hold` (debounce, 2.0 s), `alarm`,
-    `notifier`, `storage` (actor names).
+    Options: `poll_interval` (0.25 s), `hold` (debounce, 2.0 s), `retry_interval`
+    (5.0 s), `alarm`, `notifier`, `storage` (actor names), `tz` (tzinfo for the
+    notification texts).
     """
 
     def setup(self) -> None:
@@ -85,7 +146,15 @@ class PowerActor(Actor):
         self._alarm = self.address(str(self.options.get("alarm", "alarm")))
         self._notifier = self.address(str(self.options.get("notifier", "notifier")))
         self._storage = self.address(str(self.options.get("storage", "storage")))
+        self._retry_interval = float(self.options.get("retry_interval", 5.0))  # type: ignore[arg-type]
+        self._tz = self.options.get("tz")
         self._readable = True
+        self._unsent: list[_Note] = []  # notifications not committed yet
+        self._retry: Any = None
+
+        from arpi.actors.notifier import NotificationsQueued  # heavy: not at import
+
+        self._queued_message = NotificationsQueued
 
         drivers = self.ctx.drivers
         if drivers is None:
@@ -113,6 +182,11 @@ class PowerActor(Actor):
         if isinstance(message, _Stored):
             self._stored(message)
             return None
+        if isinstance(message, _RetryStore):
+            self._retry = None
+            if self._known is not None:
+                self._store(self._known)
+            return None
         if isinstance(message, GetPower):
             return PowerReport(self._known, self._readable)
         return super().handle(message)
@@ -120,6 +194,8 @@ class PowerActor(Actor):
     def release(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        if getattr(self, "_retry", None) is not None:
+            self._retry.cancel()
         if self._detector is not None:
             try:
                 self._detector.close()
@@ -155,41 +231,37 @@ class PowerActor(Actor):
         self.ctx.bus.publish(UiEvent("power_state_change", source))
         if previous is None:
             self.log.info("power_source_known", source=source)
-            self._store(source, at, notify=False)
+            self._store(source)
             return
-        self.log.warning(
-            "power_outage_started" if source == "battery" else "power_outage_stopped",
-            source=source,
-        )
+        kind = "power_outage_started" if source == "battery" else "power_outage_stopped"
+        self.log.warning(kind, source=source)
         self._alarm.tell(PowerChanged(source, at))  # type: ignore[arg-type]
-        self._store(source, at, notify=True)
+        wall = self.ctx.clock.wall()
+        self._unsent.append(_Note(f"{kind}:{wall.isoformat()}", kind, wall))
+        self._store(source)
 
-    def _store(self, source: str, at: float, *, notify: bool) -> None:
-        def write(cur: Any) -> None:
-            t = runtime_state
-            query = (
-                sql.Q.update(t)
-                .set(t.power_source, sql.param("source"))
-                .set(t.updated_at, sql.param("now"))
-            )
-            sql.execute(cur, query, {"source": source, "now": self.ctx.clock.wall()})
+    def _store(self, source: str) -> None:
+        notes = tuple(self._unsent)
+        now = self.ctx.clock.wall()
+        tz = self._tz
+
+        def write(cur: Any) -> list[str]:
+            return _write_power(cur, source, now, notes, tz)
 
         try:
             future = submit(self._storage, write, "power_source")
         except ActorUnavailable:
-            # Not durable: a restart may report this transition again. Better twice
-            # than never for a power outage.
-            self.log.error("power_source_not_stored", source=source)
-            if notify:
-                self._notifier.tell(PowerChanged(source, at))  # type: ignore[arg-type]
-            return
-        if not notify:
+            self.log.error(
+                "power_source_not_stored", source=source, error="storage down"
+            )
+            self._retry_later()
             return
         ref = self.actor_ref
+        keys = tuple(note.key for note in notes)
 
         def done(f: Future) -> None:
             try:
-                ref.tell(_Stored(source, at, f))
+                ref.tell(_Stored(keys, f))
             except pykka.ActorDeadError:
                 pass
 
@@ -199,7 +271,15 @@ class PowerActor(Actor):
         error = message.future.exception()
         if error is not None:
             self.log.error(
-                "power_source_not_stored", source=message.source, error=str(error)
+                "power_source_not_stored", source=self._known, error=str(error)
             )
-        # The notifier stores the notification before sending it (F16).
-        self._notifier.tell(PowerChanged(message.source, message.at))  # type: ignore[arg-type]
+            self._retry_later()
+            return
+        committed = set(message.keys)
+        self._unsent = [n for n in self._unsent if n.key not in committed]
+        for key in message.future.result():
+            self._notifier.tell(self._queued_message(key))
+
+    def _retry_later(self) -> None:
+        if self._retry is None:
+            self._retry = self.tell_self_later(self._retry_interval, _RetryStore())

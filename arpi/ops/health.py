@@ -4,8 +4,14 @@ Overall status: `failing` (HTTP 503) when the root supervisor, the database or a
 actor the alarm cannot work without (`CRITICAL_ACTORS`) is down or unresponsive;
 `degraded` (HTTP 200) when any other actor is not running (a `hung` actor, one
 that has not answered its supervisor's liveness ping in time, counts as not
-running), or the modem does not answer; `ok` (HTTP 200) otherwise. Restarts alone
-do not degrade: they are history, shown per actor.
+running), or the modem is not `ok` (silent, absent, answering with errors, not
+registered on a network, or its actor does not answer); `ok` (HTTP 200)
+otherwise. Restarts alone do not degrade: they are history, shown per actor.
+
+The modem part comes from the `gsm` actor's `GetModemStatus` (answered from
+memory, asked with a short timeout): `{"status": "ok" | "degraded" | "absent" |
+"unresponsive" | "down", "reason"?, "state"?, "registration"?, "signal"?,
+"checked_at"?}`. `absent` means no `gsm` actor in this process.
 
 The report is public (a probe), so every text in it passes the log redaction, and
 URLs lose their credentials.
@@ -24,10 +30,10 @@ import structlog
 from arpi.actors import (
     ActorUnavailable,
     AskTimeout,
-    Ping,
-    Pong,
     health_snapshot_async,
 )
+from arpi.actors.gsm import GetModemStatus, ModemStatus
+from arpi.db import sql
 from arpi.logs import redact
 
 __all__ = [
@@ -35,6 +41,7 @@ __all__ = [
     "HTTP_STATUS",
     "DatabaseProbe",
     "collect_health",
+    "modem_report",
     "overall_status",
 ]
 
@@ -99,9 +106,9 @@ class DatabaseProbe:
         )
         try:
             with conn.cursor() as cur:
+                # SET is a session setting, not a query: pypika has no builder for it.
                 cur.execute("SET statement_timeout = %s", (int(self.timeout * 1000),))
-                cur.execute("SELECT 1")
-                cur.fetchone()
+                sql.fetch_value(cur, sql.Q.select(1))
         finally:
             conn.close()
 
@@ -113,17 +120,38 @@ async def _modem(directory: Any, timeout: float) -> dict[str, Any]:
         known = False
     if not known:
         return {"status": "absent"}
-    # TODO(#7): ask the modem for registration and signal once the gsm actor has a
-    # status message; until then health says only whether the actor answers.
     try:
-        pong = await directory.address("gsm").ask_async(Ping(), timeout)
+        status = await directory.address("gsm").ask_async(GetModemStatus(), timeout)
     except AskTimeout:
-        return {"status": "unresponsive"}
+        return {"status": "unresponsive", "reason": "the gsm actor is busy or hung"}
     except ActorUnavailable:
         record = directory.last_exit("gsm")
         return {"status": "down", "error": _clean(record.error if record else None)}
-    assert isinstance(pong, Pong)
-    return {"status": "responding", "inbox_depth": pong.inbox}
+    if not isinstance(status, ModemStatus):
+        return {"status": "degraded", "reason": "the gsm actor gave no modem status"}
+    return modem_report(status)
+
+
+def modem_report(status: ModemStatus) -> dict[str, Any]:
+    """The `modem` part of the report from a `ModemStatus` (pure function)."""
+    report: dict[str, Any] = {
+        "status": "ok",
+        "state": status.state,
+        "registration": status.registration,
+        "signal": status.signal,
+        "checked_at": (
+            status.checked_at.isoformat() if status.checked_at is not None else None
+        ),
+    }
+    if status.state != "ok":
+        report["status"] = "degraded"
+        report["reason"] = _clean(
+            f"modem {status.state}: {status.error}" if status.error else status.state
+        )
+    elif status.registered is False:
+        report["status"] = "degraded"
+        report["reason"] = f"modem not registered on a network ({status.registration})"
+    return report
 
 
 def overall_status(
@@ -144,7 +172,7 @@ def overall_status(
         if actor["name"] in CRITICAL_ACTORS:
             return "failing"
         degraded = True
-    if modem.get("status") not in ("responding", "absent"):
+    if modem.get("status") not in ("ok", "absent"):
         degraded = True
     return "degraded" if degraded else "ok"
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
+from arpi.actors.notifier import NotificationsQueued
 from arpi.actors.outputs import GetOutputs, OutputsActor, SetOutput
 from arpi.actors.power import PowerActor, PowerChanged
 from arpi.actors.testing import LifecycleProbe
+from arpi.db.storage import DatabaseWriter
 from arpi.drivers.outputs import BOARD3_OUTPUT_PINS
 from tests.helpers import wait_for
 
@@ -113,10 +116,30 @@ def stored_source(rig):
     return rig.query("SELECT power_source FROM runtime_state")[0][0]
 
 
-def start_power(rig):
-    address = rig.start(PowerActor, "power", poll_interval=POLL, hold=HOLD)
+def start_power(rig, **options):
+    address = rig.start(PowerActor, "power", poll_interval=POLL, hold=HOLD, **options)
     rig.settle("power")
     return address
+
+
+def subscribe_power_texts(rig) -> None:
+    """SMS 1 subscribed to both power kinds (GSM on, a number set)."""
+    events = ("power_outage_started", "power_outage_stopped")
+    subscriptions = {
+        t: {e: t == "sms1" and e in events for e in (*events, "alert_started")}
+        for t in ("call1", "call2", "sms1", "sms2", "email1", "email2")
+    }
+    gsm = {"enabled": True, "pin_code": None, "phone_number_1": "+36301111111"}
+    for section, value in (("subscriptions", subscriptions), ("gsm", gsm)):
+        rig.query(
+            "INSERT INTO option (name, section, value) VALUES ('notifications', %s, %s)"
+            " ON CONFLICT (name, section) DO UPDATE SET value = EXCLUDED.value",
+            (section, json.dumps(value)),
+        )
+
+
+def outbox_keys(rig) -> list[str]:
+    return [r[0] for r in rig.query("SELECT event_key FROM notification_outbox")]
 
 
 def test_first_reading_is_stored_without_notification(rig):
@@ -131,6 +154,7 @@ def test_first_reading_is_stored_without_notification(rig):
 
 def test_outage_is_debounced_told_and_not_repeated_after_restart(rig):
     rig.query("UPDATE runtime_state SET power_source = 'network'")
+    subscribe_power_texts(rig)
     lifecycle = LifecycleProbe(rig.ctx.bus)
     start_power(rig)
 
@@ -143,9 +167,11 @@ def test_outage_is_debounced_told_and_not_repeated_after_restart(rig):
 
     rig.hardware.set_power("battery")
     poll(rig, 6)
-    wait_for(lambda: rig.inbox.of(PowerChanged, "notifier"))
+    wait_for(lambda: rig.inbox.of(NotificationsQueued, "notifier"))
     assert [m.source for m in rig.inbox.of(PowerChanged, "alarm")] == ["battery"]
-    assert [m.source for m in rig.inbox.of(PowerChanged, "notifier")] == ["battery"]
+    [queued] = rig.inbox.of(NotificationsQueued, "notifier")
+    assert queued.event_key.startswith("power_outage_started:")
+    assert outbox_keys(rig) == [queued.event_key]
     assert rig.inbox.ui("power_state_change") == ["battery"]
     assert stored_source(rig) == "battery"
 
@@ -155,11 +181,14 @@ def test_outage_is_debounced_told_and_not_repeated_after_restart(rig):
     start_power(rig)
     poll(rig, 8)
     rig.settle("alarm", "notifier")
-    assert len(rig.inbox.of(PowerChanged)) == 2  # the one outage, told to both
+    assert len(rig.inbox.of(PowerChanged)) == 1  # the one outage
+    assert len(rig.inbox.of(NotificationsQueued)) == 1
+    assert len(outbox_keys(rig)) == 1  # nothing new queued
 
     rig.hardware.set_power("network")
     poll(rig, 6)
-    wait_for(lambda: len(rig.inbox.of(PowerChanged, "notifier")) == 2)
+    wait_for(lambda: len(rig.inbox.of(NotificationsQueued, "notifier")) == 2)
+    assert outbox_keys(rig)[1].startswith("power_outage_stopped:")
     assert [m.source for m in rig.inbox.of(PowerChanged, "alarm")] == [
         "battery",
         "network",
@@ -171,11 +200,33 @@ def test_outage_is_debounced_told_and_not_repeated_after_restart(rig):
 def test_power_change_while_down_is_reported(rig):
     rig.query("UPDATE runtime_state SET power_source = 'network'")
     rig.hardware.set_power("battery")
+    subscribe_power_texts(rig)
     start_power(rig)
     poll(rig, 6)
 
-    wait_for(lambda: rig.inbox.of(PowerChanged, "notifier"))
+    wait_for(lambda: rig.inbox.of(NotificationsQueued, "notifier"))
     assert [m.source for m in rig.inbox.of(PowerChanged, "alarm")] == ["battery"]
+    assert len(outbox_keys(rig)) == 1
+
+
+def test_power_source_and_its_notification_commit_together(rig):
+    """Nothing is queued before the source commits; a storage outage is retried."""
+    rig.query("UPDATE runtime_state SET power_source = 'network'")
+    subscribe_power_texts(rig)
+    start_power(rig, retry_interval=5.0)
+    rig.ctx.directory.lookup("storage").stop(block=True)
+
+    rig.hardware.set_power("battery")
+    poll(rig, 6)
+    assert [m.source for m in rig.inbox.of(PowerChanged, "alarm")] == ["battery"]
+    assert stored_source(rig) == "network" and outbox_keys(rig) == []
+
+    rig.start(DatabaseWriter, "storage")
+    rig.settle("storage")
+    rig.step(5.0, "power")  # the retry
+    wait_for(lambda: rig.inbox.of(NotificationsQueued, "notifier"))
+    assert stored_source(rig) == "battery"
+    assert len(outbox_keys(rig)) == 1
 
 
 def test_failed_power_read_is_never_a_source(rig):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,7 +17,8 @@ from arpi.actors.notifier import (
     SendTestEmail,
     SendTestSms,
 )
-from arpi.alarm.messages import PowerChanged
+from arpi.actors.power import PowerActor
+from arpi.drivers import DriverFactory, SimulatedHardware
 from arpi.drivers.fake_modem import CallScript
 from tests.helpers import wait_for
 from tests.notify.conftest import outbox_rows, subscriptions, write_options
@@ -298,7 +301,40 @@ def test_wrong_code_during_a_call_does_not_disarm_and_is_counted(rig):
     assert limiter.failures("phone:call1") == 1
 
 
-def test_power_change_queues_and_delivers_power_texts(rig):
+def _power_rig(rig):
+    """A `power` actor over simulated power lines, on the rig's clock and storage."""
+    hardware = SimulatedHardware(3, wall=rig.clock.wall)
+    factory = DriverFactory(
+        SimpleNamespace(board="simulated", simulated_board=3), hardware=hardware
+    )
+    ctx = replace(rig.ctx, drivers=factory)
+    return hardware, factory, ctx
+
+
+def _start_power(ctx):
+    PowerActor.start(ctx, name="power", poll_interval=0.25, hold=1.0)
+    power = ctx.directory.address("power")
+    power.ask(Ping(), timeout=10)
+    return power
+
+
+def _polls(rig, power, times: int = 6) -> None:
+    for _ in range(times):
+        rig.clock.advance(0.25)
+        power.ask(Ping(), timeout=10)
+
+
+def stored_power(rig) -> str | None:
+    conn = rig.db.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT power_source FROM runtime_state")
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_power_texts_commit_with_the_source_and_go_out_once_after_a_crash(rig):
     write_options(
         rig.db,
         notifications__subscriptions=subscriptions(
@@ -306,22 +342,59 @@ def test_power_change_queues_and_delivers_power_texts(rig):
             sms2=["power_outage_started"],
         ),
     )
-    rig.start_notifier()
-    notifier = rig.ctx.directory.address("notifier")
+    conn = rig.db.connect()
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("UPDATE runtime_state SET power_source = 'network'")
+    finally:
+        conn.close()
+    hardware, factory, ctx = _power_rig(rig)
+    try:
+        # The notifier is down (crashed): the power actor's tell after the commit
+        # is lost, the committed rows are not.
+        power = _start_power(ctx)
+        hardware.set_power("battery")
+        _polls(rig, power)
+        wait_for(lambda: stored_power(rig) == "battery", what="source stored")
+        rows = outbox_rows(rig.db)
+        assert {r["target"] for r in rows} == {"email1", "sms2"}
+        assert {r["status"] for r in rows} == {"pending"}
+        [key] = {r["event_key"] for r in rows}
+        assert key.startswith("power_outage_started:")
 
-    notifier.tell(PowerChanged("battery", rig.clock.monotonic()))
-    wait_for(lambda: len(rig.modem.sms) == 1 and len(rig.smtp.handler.received()) == 1)
-    rig.clock.advance(5.0)
-    notifier.tell(PowerChanged("network", rig.clock.monotonic()))
+        # The power actor crashes right after the commit and comes back: the
+        # outage is known, nothing new is queued.
+        ctx.directory.address("power").tell(Crash("crash"))
+        wait_for(lambda: not ctx.directory.address("power").alive())
+        power = _start_power(ctx)
+        _polls(rig, power)
+        assert len(outbox_rows(rig.db)) == 2
 
-    wait_for(lambda: len(rig.smtp.handler.received()) == 2)
-    subjects = [m["Subject"] for m in rig.smtp.handler.received()]
-    assert subjects == [
-        "[arpi] Power cut at Villa Kert",
-        "[arpi] Power restored at Villa Kert",
-    ]
-    assert "Power cut" in rig.modem.sms[0].text
-    wait_for(lambda: set(statuses(rig).values()) == {"sent"})
+        # After the restart the notifier delivers the queued rows, once.
+        rig.start_notifier()
+        wait_for(lambda: settled(rig, {"email1": "sent", "sms2": "sent"}))
+        rig.stop_notifier()
+        rig.start_notifier()
+        rig.ctx.directory.address("notifier").ask(Ping(), timeout=10)
+        assert len(rig.modem.sms) == 1 and len(rig.smtp.handler.received()) == 1
+        assert "Power cut" in rig.modem.sms[0].text
+
+        rig.clock.advance(5.0)
+        hardware.set_power("network")
+        _polls(rig, power)
+        wait_for(lambda: len(rig.smtp.handler.received()) == 2)
+        subjects = [m["Subject"] for m in rig.smtp.handler.received()]
+        assert subjects == [
+            "[arpi] Power cut at Villa Kert",
+            "[arpi] Power restored at Villa Kert",
+        ]
+        wait_for(lambda: {r["status"] for r in outbox_rows(rig.db)} == {"sent"})
+        assert len(rig.modem.sms) == 1  # sms2 is subscribed to outages only
+    finally:
+        ref = ctx.directory.lookup("power")
+        if ref is not None:
+            ref.stop(block=True, timeout=10)
+        factory.close()
 
 
 # -- test actions --------------------------------------------------------------------

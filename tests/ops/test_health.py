@@ -7,13 +7,17 @@ import json
 from types import SimpleNamespace
 
 import aiohttp
+import serial
 from aiohttp import web
 
 from arpi.actors import Actor, Backoff, ChildSpec, Crash, Lifecycle, Ping, Supervisor
+from arpi.actors.gsm import GetModemStatus, GsmActor, ModemStatus
 from arpi.db import Database
+from arpi.drivers.fake_modem import FakeModem
+from arpi.drivers.gsm import GsmModem
 from arpi.http.health import setup_health
 from arpi.http.registry import FRONT
-from arpi.ops.health import overall_status
+from arpi.ops.health import modem_report, overall_status
 from tests.helpers import wait_for
 from tests.ops.conftest import make_ctx
 
@@ -22,13 +26,22 @@ class Quiet(Actor):
     """Answers only the built-in messages."""
 
 
+class GoodModem(Actor):
+    """A `gsm` stand-in whose modem is fine and registered."""
+
+    def handle(self, message: object) -> object:
+        if isinstance(message, GetModemStatus):
+            return ModemStatus("ok", registration="home", signal=20)
+        return super().handle(message)
+
+
 SLOW = Backoff(initial=100.0, maximum=100.0, jitter=0.0)
 
 
-def _tree(ctx):
+def _tree(ctx, gsm: ChildSpec | None = None):
     children = [
         ChildSpec("alarm", Quiet, backoff=SLOW),
-        ChildSpec("gsm", Quiet, backoff=SLOW),
+        gsm or ChildSpec("gsm", GoodModem, backoff=SLOW),
         ChildSpec("keypad", Quiet, backoff=SLOW),
     ]
     ref = Supervisor.start(
@@ -85,7 +98,48 @@ def test_all_running_is_ok_with_every_actor(db):
     alarm = body["actors"][1]
     assert set(alarm) >= {"state", "restarts", "last_failure", "inbox_depth"}
     assert body["database"]["status"] == "ok"
-    assert body["modem"]["status"] == "responding"
+    assert body["modem"]["status"] == "ok"
+    assert body["modem"]["registration"] == "home"
+
+
+def test_a_silent_modem_is_degraded_not_failing(db):
+    modem = FakeModem()
+    try:
+        modem.set_mode("silent")
+
+        def build() -> GsmModem:
+            return GsmModem(
+                lambda: serial.serial_for_url(modem.port, 9600, timeout=0.05),
+                command_timeout=0.2,
+                health_timeout=0.2,
+            )
+
+        ctx = make_ctx(db)
+        root = _tree(
+            ctx, ChildSpec("gsm", GsmActor, {"modem_factory": build}, backoff=SLOW)
+        )
+        try:
+            status, body, _ = _get_health(ctx)
+        finally:
+            root.stop(block=True, timeout=10)
+    finally:
+        modem.close()
+
+    assert (status, body["status"]) == (200, "degraded")
+    assert body["modem"]["status"] == "degraded"
+    assert body["modem"]["state"] == "silent"
+    assert "silent" in body["modem"]["reason"]
+    gsm = next(a for a in body["actors"] if a["name"] == "gsm")
+    assert gsm["state"] == "running"  # the actor is fine: only the modem is not
+
+
+def test_modem_report_from_status():
+    assert modem_report(ModemStatus("ok"))["status"] == "ok"
+    searching = modem_report(ModemStatus("ok", registration="searching", signal=3))
+    assert searching["status"] == "degraded"
+    assert "searching" in searching["reason"]
+    absent = modem_report(ModemStatus("absent", "cannot open the modem port: gone"))
+    assert absent["status"] == "degraded" and "absent" in absent["reason"]
 
 
 def test_a_restarting_device_is_degraded_and_its_failure_shown(db):
