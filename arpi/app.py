@@ -20,6 +20,8 @@ import structlog
 from arpi.bus import Bus
 from arpi.clock import Clock, clock_from_spec
 from arpi.config import Settings, ensure_secret
+from arpi.db.embedded import EmbeddedPostgres
+from arpi.db.errors import EmbeddedServerError
 
 __all__ = ["Application", "StartupError"]
 
@@ -45,6 +47,7 @@ class Application:
     listen_socket: socket.socket | None = None
     notifier: Any = None
     ssl_context: Any = None
+    _db_watch: asyncio.Task[None] | None = None
     _feeder: Any = None
     _guard: Any = None
 
@@ -126,6 +129,9 @@ class Application:
         except Exception as exc:
             await self._close_database()
             raise StartupError(f"the supervision tree did not start: {exc}") from None
+        server = getattr(self._close_db, "__self__", None)
+        if isinstance(server, EmbeddedPostgres):
+            self._db_watch = asyncio.create_task(self._watch_embedded(server))
         self.notifier.ready(f"serving on port {self.port}")
         if self.notifier.keepalive_interval:
             from arpi.ops.watchdog import WatchdogFeeder
@@ -168,6 +174,25 @@ class Application:
         ref.ask(Ping(), timeout=120)
         return ref
 
+    async def _watch_embedded(self, server: EmbeddedPostgres) -> None:
+        """Restart the embedded PostgreSQL if it dies: nobody else owns it.
+
+        The storage actor keeps its queued writes and reconnects by itself once the
+        server answers again. Runs on the loop; the checks run in a worker thread.
+        """
+        interval = self.settings.db_watch_interval
+        while True:
+            await asyncio.sleep(interval)
+            if await asyncio.to_thread(lambda: server.running):
+                continue
+            log.error("embedded_postgres_down", pgdata=str(server.pgdata))
+            try:
+                await asyncio.to_thread(server.start)
+            except EmbeddedServerError as exc:
+                log.error("embedded_postgres_restart_failed", problem=str(exc))
+            else:
+                log.warning("embedded_postgres_restarted", pgdata=str(server.pgdata))
+
     def install_signal_handlers(self) -> None:
         """SIGINT/SIGTERM: graceful stop; a second one exits at once."""
         loop = asyncio.get_running_loop()
@@ -205,6 +230,9 @@ class Application:
             announce_stopping(self.notifier, "stopping")
         self._guard.begin()
         try:
+            if self._db_watch is not None:
+                self._db_watch.cancel()
+                self._db_watch = None
             if self.root is not None:
                 root, self.root = self.root, None
                 try:

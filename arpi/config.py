@@ -62,6 +62,13 @@ class Settings:
     gsm_baud: int = 9600
     i2c_bus: int = 1
     secret: str = ""
+    # Signs the MCP tokens of `POST /api/user/<id>/mcp_token`; empty = kept in
+    # `<data_dir>/mcp_secret` (see `ensure_secret`).
+    mcp_secret: str = ""
+    # The authorized_keys file the SSH key endpoints manage.
+    ssh_authorized_keys: Path = field(
+        default_factory=lambda: Path.home() / ".ssh" / "authorized_keys"
+    )
     cors_origins: tuple[str, ...] = DEFAULT_CORS
     log_format: str = "json"
     log_level: str = "info"
@@ -71,6 +78,8 @@ class Settings:
     clock: str = "real"
     keypad_arm_needs_code: bool = True
     shutdown_deadline: float = 10.0
+    # How often the embedded PostgreSQL is checked (and restarted if it died).
+    db_watch_interval: float = 5.0
     commit: str = "0000000"
     location_name: str = "arpi"
 
@@ -96,6 +105,8 @@ class Settings:
             raise ConfigError(f"log_level is not a level name: {self.log_level!r}")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ConfigError("tls_cert and tls_key must be given together")
+        if not self.db_watch_interval > 0:
+            raise ConfigError("db_watch_interval must be positive")
         if not self.shutdown_deadline > 0:
             raise ConfigError("shutdown_deadline must be positive")
         if self.database_url is not None and not self.database_url.startswith(
@@ -192,17 +203,28 @@ def load_settings(
 
 
 def ensure_secret(settings: Settings) -> Settings:
-    """Give the settings a JWT secret: the configured one, or one kept in the data
-    directory (created on first use, readable only by this user)."""
-    if settings.secret:
-        return settings
-    path = settings.data_dir / "secret"
+    """Give the settings their signing secrets: `secret` (JWT) and `mcp_secret`,
+    each the configured one or one kept in the data directory (`secret`,
+    `mcp_secret`; created on first use, readable only by this user). Blocks on
+    file I/O; raises OSError when the data directory cannot be used."""
+    changes = {
+        name: _stored_secret(settings.data_dir / name)
+        for name in ("secret", "mcp_secret")
+        if not getattr(settings, name)
+    }
+    return replace(settings, **changes) if changes else settings
+
+
+def _stored_secret(path: Path) -> str:
+    """The secret kept in `path`, created (64 hex chars, mode 0600) if absent."""
     if path.exists():
         value = path.read_text().strip()
-    else:
-        value = secrets.token_hex(32)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(value)
-    return replace(settings, secret=value)
+        if value:
+            return value
+        path.unlink()
+    value = secrets.token_hex(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value

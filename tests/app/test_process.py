@@ -194,3 +194,52 @@ def test_https_with_a_configured_certificate(tmp_path):
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, output
+
+
+def test_embedded_postgres_that_dies_is_started_again(tmp_path):
+    port = _free_port()
+    data_dir = tmp_path / "data"
+    proc = _start(
+        tmp_path,
+        "--data-dir",
+        str(data_dir),
+        "--port",
+        str(port),
+        "--no-console",
+        env={"ARPI_DB_WATCH_INTERVAL": "0.2"},
+    )
+    pid_file = data_dir / "pgdata" / "postmaster.pid"
+    try:
+
+        def health():
+            try:
+                status, body = _get(f"http://127.0.0.1:{port}/api/health")
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read()
+                return None
+            report = json.loads(body)
+            return report if report["database"]["status"] == "ok" else None
+
+        wait_for(health, timeout=60, what="a healthy start")
+        first = int(pid_file.read_text().split()[0])
+
+        os.kill(first, signal.SIGINT)  # the server stops (fast shutdown)
+
+        def restarted():
+            try:
+                pid = int(pid_file.read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                return None
+            return pid if pid != first and psutil.pid_exists(pid) else None
+
+        wait_for(restarted, timeout=60, what="a new postmaster")
+        wait_for(health, timeout=60, what="the database to answer again")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+
+    assert proc.returncode == 0, output
+    events = [r.get("event") for r in _records(output)]
+    assert "embedded_postgres_down" in events
+    assert events.count("embedded_postgres_started") == 2, events
+    assert not _postgres_of(data_dir)

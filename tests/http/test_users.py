@@ -326,7 +326,6 @@ def test_mcp_and_ssh(ctx):
             "has_mcp_token": True
         }
         assert (await api.admin("DELETE", "/api/user/1/mcp_token"))[:2] == (200, None)
-        assert (await api.admin("GET", "/api/user/1/has_ssh_key"))[1] is False
         status, body, _ = await api.admin(
             "PUT", "/api/user/1/ssh_key", json={"publicKey": "ssh-ed25519 AAAA"}
         )

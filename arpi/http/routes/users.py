@@ -19,6 +19,15 @@ from arpi.http.origins import origin_of
 from arpi.http.registry import Auth, Req, route
 from arpi.http.routes._common import ID, config_changed, created, no_change, ok
 from arpi.http.schema import INT32, Field, Obj
+from arpi.http.sshkeys import (
+    KEY_TYPES,
+    AuthorizedKeys,
+    BadPublicKey,
+    KeyFileError,
+    generate_key_pair,
+    key_comment,
+    parse_public_key,
+)
 from arpi.http.tokens import BadToken
 
 log = structlog.get_logger("arpi.auth")
@@ -239,7 +248,7 @@ def _user_row(cur: Any, ident: int) -> dict[str, Any] | None:
 
 
 def _admins(cur: Any) -> int:
-    cur.execute(str(Q.from_(_U).select(_U.id).where(_U.role == "admin")))
+    cur.execute(str(Q.from_(_U).select(_U.id).where(_U.role == P)), ("admin",))
     return len(cur.fetchall())
 
 
@@ -624,9 +633,47 @@ async def card_delete(req: Req) -> web.Response:
 
 # --- SSH keys ------------------------------------------------------------------
 
+_KEY_TYPE = Field(
+    "string",
+    required=True,
+    enum=tuple(KEY_TYPES),
+    description="Type of the key pair to generate (RSA 3072 bits, ECDSA P-256)",
+)
+_PASSPHRASE = Field(
+    "string",
+    nullable=True,
+    max_length=256,
+    description="Encrypts the returned private key; empty or null: unencrypted",
+)
+_PUBLIC_KEY = Field(
+    "string",
+    required=True,
+    min_length=1,
+    max_length=16384,
+    description="One OpenSSH public key line: '<type> <base64> [comment]' with "
+    "type ssh-rsa (>= 2048 bits), ssh-ed25519 or ecdsa-sha2-nistp256/384/521",
+)
 
-def _ssh_unavailable() -> ApiError:
-    return ApiError(503, "ssh key management not available")
+
+async def _ssh_target(req: Req) -> tuple[AuthorizedKeys, str]:
+    """The authorized_keys file and this user's key comment. 503 when the
+    `ssh_authorized_keys` setting is absent, 404 for an unknown user."""
+    ident = req.id(what="User")
+    path = getattr(req.front.ctx.settings, "ssh_authorized_keys", None)
+    if not path:
+        raise ApiError(503, "ssh key management not available")
+    user = await req.front.users.get(ident)
+    if user is None:
+        raise ApiError(404, "User not found")
+    return AuthorizedKeys(path), key_comment(user[0], ident)
+
+
+async def _on_key_file(fn: Any, *args: Any) -> Any:
+    """`fn(*args)` off the loop; a KeyFileError becomes 503 with its text."""
+    try:
+        return await asyncio.to_thread(fn, *args)
+    except KeyFileError as exc:
+        raise ApiError(503, str(exc)) from None
 
 
 @route(
@@ -634,13 +681,12 @@ def _ssh_unavailable() -> ApiError:
     f"/api/user/{ID}/has_ssh_key",
     auth=Auth.ADMIN,
     tag="users",
-    summary="Is an SSH key installed for this user",
+    summary="Is an SSH key of this user in authorized_keys",
+    responses={200: "bool", 404: "unknown", 503: "file unreadable or not set"},
 )
 async def has_ssh_key(req: Req) -> web.Response:
-    req.id(what="User")
-    # XXX: SSH key management (authorized_keys of the service account) is not part
-    # of arpi yet; no key is ever installed, so the truthful answer is false.
-    return ok(False)
+    keys, comment = await _ssh_target(req)
+    return ok(await _on_key_file(keys.has, comment))
 
 
 @route(
@@ -648,18 +694,24 @@ async def has_ssh_key(req: Req) -> web.Response:
     f"/api/user/{ID}/ssh_key",
     auth=Auth.ADMIN,
     tag="users",
-    body=Obj(
-        {
-            "keyType": Field("string", enum=("rsa", "ed25519", "ecdsa")),
-            "passphrase": Field("string", nullable=True, max_length=256),
-        }
-    ),
-    summary="Generate an SSH key pair (not available)",
-    responses={503: "n/a"},
+    body=Obj({"keyType": _KEY_TYPE, "passphrase": _PASSPHRASE}),
+    summary="Generate an SSH key pair, install its public key (replacing the "
+    "user's), return the private key",
+    responses={
+        200: "private key (OpenSSH PEM)",
+        404: "unknown",
+        503: "file unwritable or not set",
+    },
 )
 async def ssh_key_create(req: Req) -> web.Response:
-    req.id(what="User")
-    raise _ssh_unavailable()
+    keys, comment = await _ssh_target(req)
+    key_type = req.body["keyType"]
+    private, public = await asyncio.to_thread(
+        generate_key_pair, key_type, req.body.get("passphrase")
+    )
+    await _on_key_file(keys.put, comment, public)
+    log.info("ssh_key_generated", user_id=req.id(what="User"), key_type=key_type)
+    return ok(private)
 
 
 @route(
@@ -667,13 +719,26 @@ async def ssh_key_create(req: Req) -> web.Response:
     f"/api/user/{ID}/ssh_key",
     auth=Auth.ADMIN,
     tag="users",
-    body=Obj({"publicKey": Field("string", max_length=16384)}),
-    summary="Install a public SSH key (not available)",
-    responses={503: "n/a"},
+    body=Obj({"publicKey": _PUBLIC_KEY}),
+    summary="Install a public SSH key for the user (replacing the user's)",
+    responses={
+        200: "true",
+        400: "invalid key",
+        404: "unknown",
+        503: "file unwritable or not set",
+    },
 )
 async def ssh_key_set(req: Req) -> web.Response:
-    req.id(what="User")
-    raise _ssh_unavailable()
+    keys, comment = await _ssh_target(req)
+    try:
+        public = await asyncio.to_thread(parse_public_key, req.body["publicKey"])
+    except BadPublicKey as exc:
+        raise ApiError(400, f"publicKey: {exc}") from None
+    await _on_key_file(keys.put, comment, public)
+    log.info(
+        "ssh_key_installed", user_id=req.id(what="User"), key_type=public.split()[0]
+    )
+    return ok(True)
 
 
 @route(
@@ -681,12 +746,14 @@ async def ssh_key_set(req: Req) -> web.Response:
     f"/api/user/{ID}/ssh_key",
     auth=Auth.ADMIN,
     tag="users",
-    summary="Remove the SSH key (not available)",
-    responses={503: "n/a"},
+    summary="Remove the user's SSH key from authorized_keys",
+    responses={200: "true", 404: "unknown", 503: "file unwritable or not set"},
 )
 async def ssh_key_delete(req: Req) -> web.Response:
-    req.id(what="User")
-    raise _ssh_unavailable()
+    keys, comment = await _ssh_target(req)
+    removed = await _on_key_file(keys.remove, comment)
+    log.info("ssh_key_removed", user_id=req.id(what="User"), removed=removed)
+    return ok(True)
 
 
 # --- MCP tokens ----------------------------------------------------------------
