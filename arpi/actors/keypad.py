@@ -33,6 +33,19 @@ Arm and disarm go to `alarm` as asks whose futures call back into this actor
 `system_state_change` events: one beep a second, two in the last five seconds,
 three when the delay ends. The armed flag comes from the areas in the database at
 start and from `arm_state_change` events afterwards.
+
+A DSC keypad is driven through `arpi.drivers.dsc.DscPanel` (beeps as keybus beep
+messages). It shows the open zones (zone = sensor channel + 1; a line is open when
+it is not `idle`), the ready light (at least one area disarmed and no open zone in a
+disarmed area), the armed light (the armed flag) and the memory light (an alert or
+sabotage was seen; cleared when the system is next armed). Source: the alarm's own
+`AlarmStatus` (`sensor_states`, `areas`, `monitoring_state`), asked for without
+blocking when the device opens and after every `sensors_state_change`,
+`system_state_change`, `arm_state_change` and `area_state_change` event (the UI
+events say only *that* something changed; the alarm publishes
+`sensors_state_change` on every line that turns active or idle). One ask is in
+flight at a time; events meanwhile cause one more. Sensor channels and areas are
+read from the database at open and on `ConfigChanged("sensors"|"areas")`.
 """
 
 from __future__ import annotations
@@ -50,13 +63,21 @@ from pypika import functions as fn
 
 from arpi.actors import Actor, ActorUnavailable
 from arpi.alarm.durable import DurableState, DurableStateError
-from arpi.alarm.messages import Arm, Disarm
+from arpi.alarm.messages import AlarmStatus, Arm, Disarm, GetAlarmStatus
 from arpi.bus import ConfigChanged, UiEvent
 from arpi.db import sql
 from arpi.db.storage import submit
-from arpi.db.tables import area, card, entry_delay, keypad, keypad_type, runtime_state
+from arpi.db.tables import (
+    area,
+    card,
+    entry_delay,
+    keypad,
+    keypad_type,
+    runtime_state,
+    sensor,
+)
 from arpi.db.tables import user as user_table
-from arpi.drivers.dsc import LIGHTS, beep_message
+from arpi.drivers.dsc import LIGHTS, DscPanel
 from arpi.drivers.wiegand import CardRead, KeyPressed
 from arpi.http.limiter import AttemptLimiter, LimiterEvent, security_warning
 
@@ -71,6 +92,8 @@ MIN_CODE, MAX_CODE = 4, 12
 BEEP_ON = 0.1  # seconds a beep sounds, and the pause after it
 
 ArmMode = Literal["arm_away", "arm_stay"]
+ALERT_STATES = ("monitoring_alert", "monitoring_sabotage")
+PANEL_EVENTS = ("sensors_state_change", "area_state_change")
 
 
 # -- messages -------------------------------------------------------------------------
@@ -105,6 +128,16 @@ class _Poll:
 @dataclass(frozen=True, slots=True)
 class _Reload:
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class _SensorsChanged:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _PanelStatus:
+    future: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +246,12 @@ class KeypadActor(Actor):
         self._last_key = 0.0
         # Feedback.
         self._beep_token = 0
-        self._dsc_beeps = 0
+        # What a DSC keypad shows (see the module docstring).
+        self._sensor_zones: dict[int, tuple[int, int]] = {}  # id -> (zone, area)
+        self._ready: bool | None = None  # None until the alarm's first status
+        self._memory = False
+        self._status_pending = False
+        self._status_stale = False
         self._error_until = 0.0
         self._delay_state: str | None = None
         self._delay_deadline: float | None = None
@@ -258,6 +296,12 @@ class KeypadActor(Actor):
         elif isinstance(message, _Reload):
             self._close_device()
             self._open_device()
+        elif isinstance(message, _PanelStatus):
+            self._panel_status(message.future)
+        elif isinstance(message, _SensorsChanged):
+            if self._kind == "DSC":
+                self._load_sensor_zones()
+                self._request_status()
         elif isinstance(message, GetKeypadStatus):
             locked = (
                 self._keypad_id is not None
@@ -302,9 +346,11 @@ class KeypadActor(Actor):
     def _on_config_changed(self, event: ConfigChanged) -> None:
         if "keypads" in event.kinds:
             self.actor_ref.tell(_Reload())
+        elif event.kinds & {"sensors", "areas"}:
+            self.actor_ref.tell(_SensorsChanged())
 
     def _on_ui_event(self, event: UiEvent) -> None:
-        if event.name in ("system_state_change", "arm_state_change"):
+        if event.name in ("system_state_change", "arm_state_change", *PANEL_EVENTS):
             self.actor_ref.tell(_AlarmEvent(event.name, event.payload))
 
     def _limiter_event(self, event: LimiterEvent) -> None:
@@ -368,11 +414,14 @@ class KeypadActor(Actor):
         if kind == "WIEGAND":
             self._device = self.ctx.drivers.wiegand()
         elif kind == "DSC":
-            self._device = self.ctx.drivers.dsc()
+            self._device = DscPanel(self.ctx.drivers.dsc())
         else:
             raise ValueError(f"keypad_type: unknown keypad type {row['type']!r}")
         self._kind, self._keypad_id = kind, row["id"]
         self.log.info("keypad_started", kind=kind, keypad_id=self._keypad_id)
+        if kind == "DSC":
+            self._load_sensor_zones()
+            self._request_status()
 
     def _close_device(self) -> None:
         device, self._device = self._device, None
@@ -404,19 +453,85 @@ class KeypadActor(Actor):
                     elif isinstance(event, CardRead):
                         self._card(event.number)
             else:
-                if self._dsc_beeps:
-                    count, self._dsc_beeps = min(self._dsc_beeps, 7), 0
-                    self._device.exchange(beep_message(count))
-                key = self._device.poll_key(self._lights())
+                self._device.lights = self._lights()
+                key = self._device.cycle(now, self.ctx.clock.wall().astimezone())
                 if key is not None:
                     self._key(key)
 
     def _lights(self) -> int:
         lights = LIGHTS["backlight"]
-        lights |= LIGHTS["armed"] if self._armed else LIGHTS["ready"]
+        if self._armed:
+            lights |= LIGHTS["armed"]
+        if (not self._armed) if self._ready is None else self._ready:
+            lights |= LIGHTS["ready"]
+        if self._memory:
+            lights |= LIGHTS["memory"]
         if self.ctx.clock.monotonic() < self._error_until:
             lights |= LIGHTS["error"]
         return lights
+
+    # -- what a DSC keypad shows --------------------------------------------------
+
+    def _load_sensor_zones(self) -> None:
+        try:
+            rows = self._query(_sensor_channels)
+        except DatabaseUnavailable as exc:
+            self.log.warning("keypad_zones_unknown", error=str(exc))
+            return
+        self._sensor_zones = {
+            int(r["id"]): (int(r["channel"]) + 1, int(r["area_id"])) for r in rows
+        }
+
+    def _request_status(self) -> None:
+        """Ask the alarm for its status without waiting; `_PanelStatus` answers."""
+        if self._status_pending:
+            self._status_stale = True
+            return
+        ref = self.ctx.directory.lookup(self._alarm_name)
+        if ref is None:
+            return
+        try:
+            future = ref.ask(GetAlarmStatus(), block=False)
+        except pykka.ActorDeadError:
+            return
+        callback = getattr(future, "add_done_callback", None)
+        if callback is None:
+            return
+        self._status_pending = True
+        me = self.actor_ref
+        callback(lambda f: _tell(me, _PanelStatus(f)))
+
+    def _panel_status(self, future: Any) -> None:
+        self._status_pending = False
+        try:
+            status = future.get(timeout=0)
+        except Exception as exc:  # noqa: BLE001 - the display is a courtesy
+            self.log.warning("keypad_status_failed", error=type(exc).__name__)
+            status = None
+        if isinstance(status, AlarmStatus) and isinstance(self._device, DscPanel):
+            self._show_status(status)
+        if self._status_stale:
+            self._status_stale = False
+            self._request_status()
+
+    def _show_status(self, status: AlarmStatus) -> None:
+        areas = {
+            a.get("id"): a.get("armState") for a in status.areas if isinstance(a, dict)
+        }
+        open_zones: set[int] = set()
+        disarmed_open = False
+        for sensor_id, line in status.sensor_states.items():
+            place = self._sensor_zones.get(sensor_id)
+            if place is None or line == "idle":
+                continue
+            open_zones.add(place[0])
+            if areas.get(place[1], "disarm") == "disarm":
+                disarmed_open = True
+        any_disarmed = not areas or "disarm" in areas.values()
+        self._ready = any_disarmed and not disarmed_open
+        if status.monitoring_state in ALERT_STATES:
+            self._memory = True
+        self._device.set_zones(open_zones)
 
     # -- keys ---------------------------------------------------------------------
 
@@ -685,15 +800,28 @@ class KeypadActor(Actor):
             self._stop_countdown()
             self._beep(1)
         else:
-            self._armed = True
+            self._set_armed(True)
             self._beep(2)
 
+    def _set_armed(self, armed: bool) -> None:
+        if armed and not self._armed:
+            self._memory = False  # a new arming clears the alarm memory light
+        self._armed = armed
+
     def _alarm_event(self, name: str, payload: Any) -> None:
+        if self._kind == "DSC":
+            self._request_status()
+        if name in PANEL_EVENTS:
+            return
         if name == "arm_state_change":
             if isinstance(payload, str):
-                self._armed = payload != "disarm"
+                self._set_armed(payload != "disarm")
+                if self._armed:
+                    self._ready = None  # not ready until the alarm's status says
             return
         state = payload if isinstance(payload, str) else None
+        if state in ALERT_STATES:
+            self._memory = True
         if state in ("monitoring_arm_delay", "monitoring_alert_delay"):
             if state != self._delay_state:
                 self._start_countdown(state)
@@ -744,7 +872,9 @@ class KeypadActor(Actor):
             return
         now = self.ctx.clock.monotonic()
         if self._delay_deadline is not None:
-            remaining = self._delay_deadline - now
+            # Rounded: a timer that fires a hair late (or float steps of the clock)
+            # must not turn "5 s left" into "under 5 s".
+            remaining = round(self._delay_deadline - now, 2)
             if remaining <= 0:
                 self._stop_countdown()
                 self._beep(3)
@@ -758,7 +888,7 @@ class KeypadActor(Actor):
         if self._device is None:
             return
         if self._kind == "DSC":
-            self._dsc_beeps += count
+            self._device.beep(count)
             return
         for timer in self._beeper_timers:
             timer.cancel()
@@ -795,6 +925,19 @@ def _first_keypad(cur: Any) -> dict[str, Any] | None:
         .limit(1)
     )
     return sql.fetch_one(cur, query, (False,))
+
+
+def _sensor_channels(cur: Any) -> list[dict[str, Any]]:
+    """Sensors wired to a channel: id, channel (0-based), area_id."""
+    t = sensor
+    query = (
+        sql.Q.from_(t)
+        .select(t.id, t.channel, t.area_id)
+        .where(t.deleted == sql.param())
+        .where(t.channel >= sql.param())
+        .orderby(t.id)
+    )
+    return sql.fetch_all(cur, query, (False, 0))
 
 
 def _any_area_armed(cur: Any) -> bool:

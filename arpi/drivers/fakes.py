@@ -15,6 +15,13 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from arpi.drivers.buses import BusError, Direction, Edge, Pull
+from arpi.drivers.dsc import (
+    CHECKSUMMED,
+    KEYBUS_QUERY_CMD,
+    LIGHTS,
+    MESSAGE_LENGTHS,
+    zones_from_bytes,
+)
 
 __all__ = [
     "FakeDrv8860",
@@ -356,12 +363,25 @@ class FakeDrv8860:
 
 
 class FakeDscKeypad:
-    """A DSC keypad on the keybus: answers the panel's clocked bits with key codes.
+    """A DSC LED keypad on the keybus: answers the panel's clocked bits and decodes
+    what the panel sends into what the keypad would show.
 
     A new message starts when the clock was quiet for more than `gap` seconds of
-    `monotonic` (the simulator's line clock, moved by the panel driver's delays).
-    Queued key codes go out in the third byte slot of the next message, pulling the
-    data line low for 0 bits while the clock is low.
+    `monotonic` (the simulator's line clock, moved by the panel driver's delays); a
+    message of a known command also ends when its length (`MESSAGE_LENGTHS`) is in.
+    Queued key codes go out in the third byte slot of the next message that is not
+    a keybus query, pulling the data line low for 0 bits while the clock is low.
+    `reject_next()` makes the keypad answer 0xFE (unknown command) in that slot
+    instead; a keybus query (0x4C) is answered with `query_answer` in its eleven
+    data slots.
+
+    Decoded state (read any time, from any thread): `lights` (the last lights byte
+    of a partition status, zone status or zone lights message), `ready`, `armed`,
+    `memory`, `error`, `backlight`; `open_zones` (zone status: zones 1..8, zone
+    lights: 1..32), `beeps` (the count of each beep message, in order),
+    `panel_time` (date/time message), `queries` (keybus queries answered) and
+    `bad_messages` (checksum wrong or unknown command; the message is ignored).
+    `messages` keeps the last `HISTORY_LIMIT` raw messages.
     """
 
     def __init__(
@@ -372,24 +392,64 @@ class FakeDscKeypad:
         data: int,
         monotonic: Callable[[], float],
         gap: float = 0.002,
+        query_answer: bytes = bytes([0x01] + [0xFF] * 10),
     ) -> None:
+        if len(query_answer) != 11:
+            raise ValueError("query_answer must be 11 bytes")
         self._gpio = gpio
         self._clock, self._data = clock, data
         self._now = monotonic
         self._gap = gap
         self._lock = threading.Lock()
         self._queue: list[int] = []
+        self._reject = False
+        self._query_answer = query_answer
         self._bit = 0
         self._last = float("-inf")
-        self._sending: int | None = None
-        self.messages: list[bytes] = []
+        self._key: int | None = None
+        self._key_taken = False
+        self.messages: deque[bytes] = deque(maxlen=HISTORY_LIMIT)
         self._received: list[int] = []
+        self.lights = 0
+        self.open_zones: frozenset[int] = frozenset()
+        self.beeps: list[int] = []
+        self.panel_time: datetime | None = None
+        self.queries = 0
+        self.bad_messages = 0
         gpio.watch_outputs(self._on_output)
 
     def press(self, code: int) -> None:
         """Queue one key code (see `arpi.drivers.dsc.KEY_CODES`)."""
         with self._lock:
             self._queue.append(code)
+
+    def reject_next(self) -> None:
+        """Answer the next message with 0xFE (unknown command) in the key slot."""
+        with self._lock:
+            self._reject = True
+
+    def _light(self, name: str) -> bool:
+        return bool(self.lights & LIGHTS[name])
+
+    @property
+    def ready(self) -> bool:
+        return self._light("ready")
+
+    @property
+    def armed(self) -> bool:
+        return self._light("armed")
+
+    @property
+    def memory(self) -> bool:
+        return self._light("memory")
+
+    @property
+    def error(self) -> bool:
+        return self._light("error")
+
+    @property
+    def backlight(self) -> bool:
+        return self._light("backlight")
 
     def _on_output(self, pin: int, value: int) -> None:
         if pin == self._clock and value == 0:
@@ -398,12 +458,9 @@ class FakeDscKeypad:
                 if now - self._last > self._gap:
                     self._finish()
                     self._bit = 0
-                    self._sending = self._queue.pop(0) if self._queue else None
+                    self._key, self._key_taken = None, False
                 self._last = now
-                slot = self._slot(self._bit)
-                level = 1
-                if slot is not None and slot[0] == 2 and self._sending is not None:
-                    level = self._sending >> (7 - slot[1]) & 1
+                level = self._answer_bit(self._slot(self._bit))
                 self._gpio.pull_low(self._data, level == 0)
         elif pin == self._clock and value == 1:
             with self._lock:
@@ -412,6 +469,39 @@ class FakeDscKeypad:
                 if slot is not None:
                     self._received.append(self._gpio.level(self._data))
                 self._bit += 1
+                self._end_if_complete()
+
+    def _answer_bit(self, slot: tuple[int, int] | None) -> int:
+        """The level this keypad drives for `slot` (1 = leave the line high)."""
+        if slot is None or slot[0] == 0:
+            return 1
+        byte, bit = slot
+        if self._command() == KEYBUS_QUERY_CMD:
+            if byte <= len(self._query_answer):
+                return self._query_answer[byte - 1] >> (7 - bit) & 1
+            return 1
+        if byte != 2:
+            return 1
+        if not self._key_taken:
+            self._key_taken = True
+            if self._reject:
+                self._reject = False
+                self._key = 0xFE
+            else:
+                self._key = self._queue.pop(0) if self._queue else None
+        return 1 if self._key is None else self._key >> (7 - bit) & 1
+
+    def _command(self) -> int | None:
+        bits = self._received
+        if len(bits) < 8:
+            return None
+        return sum(b << (7 - j) for j, b in enumerate(bits[:8]))
+
+    def _end_if_complete(self) -> None:
+        command = self._command()
+        length = MESSAGE_LENGTHS.get(command) if command is not None else None
+        if length is not None and len(self._received) == 8 * length:
+            self._finish()
 
     @staticmethod
     def _slot(bit: int) -> tuple[int, int] | None:
@@ -424,18 +514,53 @@ class FakeDscKeypad:
 
     def _finish(self) -> None:
         bits = self._received
-        if bits:
+        self._received = []
+        if len(bits) >= 8:
             data = bytes(
                 sum(b << (7 - j) for j, b in enumerate(bits[i : i + 8]))
                 for i in range(0, len(bits) - len(bits) % 8, 8)
             )
             self.messages.append(data)
-        self._received = []
+            self._decode(data)
+
+    def _decode(self, data: bytes) -> None:
+        command = data[0]
+        if len(data) != MESSAGE_LENGTHS.get(command, -1) or (
+            command in CHECKSUMMED and sum(data[:-1]) % 256 != data[-1]
+        ):
+            self.bad_messages += 1
+            return
+        if command == 0x05:
+            self.lights = data[1]
+        elif command == 0x27:
+            self.lights = data[1]
+            high = frozenset(z for z in self.open_zones if z > 8)
+            self.open_zones = high | zones_from_bytes(data[5:6])
+        elif command == 0x0A:
+            self.lights = data[1]
+            self.open_zones = zones_from_bytes(data[3:7])
+        elif command == 0x64:
+            self.beeps.append(data[1] >> 1 & 0x07)
+        elif command == 0xA5:
+            self.panel_time = _dsc_time(data)
+        elif command == 0x4C:
+            self.queries += 1
 
     def flush(self) -> None:
         """Close the message in progress (tests read `messages` after this)."""
         with self._lock:
             self._finish()
+
+
+def _dsc_time(data: bytes) -> datetime | None:
+    """The naive local time of a date/time message (None if it is not a date)."""
+    year = 2000 + (data[1] >> 4) * 10 + (data[1] & 0x0F)
+    month = data[2] >> 2
+    day = (data[2] & 0x03) << 3 | data[3] >> 5
+    try:
+        return datetime(year, month, day, data[3] & 0x1F, data[4] >> 2)
+    except ValueError:
+        return None
 
 
 # -- RTC ----------------------------------------------------------------------

@@ -232,7 +232,7 @@ def test_exit_delay_beeps_each_second_and_faster_at_the_end(users):
     for _ in range(80):  # 8 s in 0.1 s steps: beeps are 0.1 s on, 0.1 s off
         rig.step(0.1, "keypad")
 
-    levels = rig.hardware.gpio.history(beeper)[start:]
+    levels = rig.hardware.gpio.history(beeper)[start - 1 :]  # from the quiet level
     beeps = sum(1 for a, b in pairwise(levels) if a == 1 and b == 0)
     # 1 beep at 1..2 s, 2 beeps at 3..6 s (under 5 s left), 3 when it ends at 7 s.
     assert beeps == 2 * 1 + 4 * 2 + 3
@@ -273,3 +273,126 @@ def test_code_typed_while_the_database_is_down_is_refused_and_keypad_survives(
             if ref.is_alive():
                 ref.stop(block=True, timeout=5)
         rig.factory.close()
+
+
+# -- DSC ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dsc_rig(rigs):
+    """A board-2 rig whose keypad row is a DSC keypad; the alarm probe answers
+    `GetAlarmStatus` from `rig.alarm_state` (mutable: sensor_states, areas, state)."""
+    from arpi.alarm.messages import AlarmStatus, GetAlarmStatus
+    from arpi.db.storage import DatabaseWriter
+    from tests.hw_actors.conftest import Reply
+
+    rig = rigs(board=2)
+    rig.alarm_state = {"sensors": {}, "arm": "disarm", "state": "monitoring_ready"}
+
+    def reply(message):
+        if isinstance(message, GetAlarmStatus):
+            s = rig.alarm_state
+            return AlarmStatus(
+                monitoring_state=s["state"],
+                arm_state=s["arm"],
+                areas=({"id": 1, "name": "Home", "armState": s["arm"], "uiOrder": 1},),
+                sensor_states=dict(s["sensors"]),
+            )
+        return Reply()
+
+    rig.probe("alarm", reply=reply)
+    rig.start(DatabaseWriter, "storage")
+    rig.query(
+        "UPDATE keypad SET type_id = (SELECT id FROM keypad_type WHERE name = 'DSC')"
+    )
+    return rig
+
+
+def show(rig, name, payload, condition):
+    """Publish the alarm's UI event; poll the keypad until `condition()` holds."""
+    rig.ctx.bus.publish(UiEvent(name, payload))
+
+    def shown():
+        rig.step(POLL, "keypad")
+        return condition()
+
+    return wait_for(shown, what=f"keypad after {name}")
+
+
+def test_dsc_keypad_shows_an_open_zone_and_the_ready_armed_memory_lights(dsc_rig):
+    from tests.hw_actors.conftest import add_sensor
+
+    rig = dsc_rig
+    door = add_sensor(rig.db, 2)  # channel 2 = zone 3
+    window = add_sensor(rig.db, 9)  # zone 10
+    rig.alarm_state["sensors"] = {door: "idle", window: "idle"}
+    start_keypad(rig)
+    keypad = rig.hardware.dsc_keypad
+    wait_for(lambda: (rig.step(POLL, "keypad"), keypad.panel_time)[1])
+    assert keypad.ready and not keypad.armed and keypad.open_zones == frozenset()
+
+    rig.alarm_state["sensors"] = {door: "active", window: "cut"}
+    show(rig, "sensors_state_change", True, lambda: keypad.open_zones == {3, 10})
+    assert not keypad.ready and keypad.backlight and keypad.bad_messages == 0
+
+    rig.alarm_state["sensors"] = {door: "idle", window: "idle"}
+    show(
+        rig,
+        "sensors_state_change",
+        False,
+        lambda: keypad.ready and not keypad.open_zones,
+    )
+
+    rig.alarm_state["arm"] = "arm_away"
+    show(rig, "arm_state_change", "arm_away", lambda: keypad.armed)
+    assert not keypad.ready and not keypad.memory
+
+    rig.alarm_state["sensors"] = {door: "active", window: "idle"}
+    rig.alarm_state["state"] = "monitoring_alert"
+    show(
+        rig,
+        "system_state_change",
+        "monitoring_alert",
+        lambda: keypad.memory and keypad.open_zones == {3},
+    )
+    assert keypad.armed
+
+    rig.alarm_state.update(arm="disarm", state="monitoring_ready")
+    rig.alarm_state["sensors"] = {door: "idle", window: "idle"}
+    show(rig, "arm_state_change", "disarm", lambda: keypad.ready)
+    assert keypad.memory and not keypad.armed  # the memory stays until the next arm
+
+    rig.alarm_state["arm"] = "arm_stay"
+    show(rig, "arm_state_change", "arm_stay", lambda: keypad.armed)
+    assert not keypad.memory
+
+
+def test_dsc_key_reaches_the_keypad_actor(dsc_rig, users):
+    rig = dsc_rig
+    start_keypad(rig)
+
+    for code in (0x05, 0x0A, 0x0F, 0x11):  # 1 2 3 4
+        rig.hardware.dsc_keypad.press(code)
+    for _ in range(6):
+        rig.step(POLL, "keypad")
+
+    ((name, message),) = wait_commands(rig, 1)
+    assert name == "Disarm" and message.user_id == 1
+
+
+def test_dsc_exit_delay_beeps_follow_the_countdown(dsc_rig):
+    rig = dsc_rig
+    wall = rig.clock.wall()
+    rig.query(
+        "UPDATE runtime_state SET exit_deadline = %s", (wall + timedelta(seconds=7),)
+    )
+    start_keypad(rig)
+    keypad = rig.hardware.dsc_keypad
+
+    rig.ctx.bus.publish(UiEvent("system_state_change", "monitoring_arm_delay"))
+    rig.settle("keypad")
+    for _ in range(80):
+        rig.step(0.1, "keypad")
+
+    # one beep message a second, 2 beeps under 5 s left, 3 when the delay ends
+    assert keypad.beeps == [1, 1, 2, 2, 2, 2, 3], keypad.beeps
