@@ -33,6 +33,17 @@ _S = Field("string", nullable=True, max_length=255)
 _PW = Field("string", nullable=True, max_length=255)
 _B = Field("boolean")
 _PORT = Field("integer", nullable=True, minimum=1, maximum=65535)
+# A host name or address: no spaces or control characters (they would reach SMTP
+# and MQTT protocol lines).
+_HOST = Field(
+    "string", nullable=True, max_length=255, pattern=r"^[A-Za-z0-9.:\[\]_-]*$"
+)
+# An e-mail address on one line, without characters that end an SMTP command.
+_EMAIL = Field(
+    "string", nullable=True, max_length=254, pattern=r"^$|^[^\s<>@,;]+@[^\s<>@,;]+$"
+)
+# A phone number: digits with an optional leading +, spaces and dashes allowed.
+_PHONE = Field("string", nullable=True, max_length=32, pattern=r"^$|^\+?[0-9 -]{3,31}$")
 _NOTIFY = Obj(
     {
         k: _B
@@ -55,7 +66,7 @@ _SUB_DEFAULT = {
     )
 }
 _MQTT = {
-    "hostname": _S,
+    "hostname": _HOST,
     "port": _PORT,
     "username": _S,
     "password": _PW,
@@ -94,12 +105,12 @@ OPTIONS: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Field]]] = {
         },
         {
             "enabled": _B,
-            "smtp_hostname": _S,
+            "smtp_hostname": _HOST,
             "smtp_port": _PORT,
             "smtp_username": _S,
             "smtp_password": _PW,
-            "email_address_1": _S,
-            "email_address_2": _S,
+            "email_address_1": _EMAIL,
+            "email_address_2": _EMAIL,
         },
     ),
     ("notifications", "gsm"): (
@@ -112,8 +123,8 @@ OPTIONS: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Field]]] = {
         {
             "enabled": _B,
             "pin_code": Field("string", nullable=True, max_length=16),
-            "phone_number_1": Field("string", nullable=True, max_length=32),
-            "phone_number_2": Field("string", nullable=True, max_length=32),
+            "phone_number_1": _PHONE,
+            "phone_number_2": _PHONE,
         },
     ),
     ("notifications", "subscriptions"): (

@@ -202,3 +202,36 @@ def test_security_warning_is_the_admin_only_event_of_a_limiter_event():
         coalesce=False,
     )
     assert json.dumps(security_warning(event).payload)
+
+
+def test_notification_addresses_cannot_carry_protocol_lines(ctx):
+    async def scenario(api):
+        for path, payload, field in [
+            (
+                "/api/config/notifications/smtp",
+                {"smtp_hostname": "a\r\nRCPT TO:<x@y>"},
+                "smtp_hostname",
+            ),
+            (
+                "/api/config/notifications/smtp",
+                {"email_address_1": "a@b\r\nDATA"},
+                "email_address_1",
+            ),
+            (
+                "/api/config/notifications/gsm",
+                {"phone_number_1": "+3630\r\nAT+CMGD=1,4"},
+                "phone_number_1",
+            ),
+            ("/api/config/mqtt/external_publish", {"hostname": "h h"}, "hostname"),
+        ]:
+            status, body, _ = await api.admin("PUT", path, json=payload)
+            assert status == 400, (payload, body)
+            assert field in body["error"], body
+        status, _, _ = await api.admin(
+            "PUT",
+            "/api/config/notifications/smtp",
+            json={"smtp_hostname": "mail.example.org", "email_address_1": ""},
+        )
+        assert status in (200, 204)
+
+    serve(ctx, scenario)
