@@ -97,7 +97,8 @@ def _core_children(settings: Settings) -> list[ChildSpec]:
         ChildSpec("alarm", AlarmLogic, backoff=CORE_BACKOFF),
         ChildSpec("siren", Siren, backoff=CORE_BACKOFF),
         ChildSpec("outputs", OutputsActor, backoff=CORE_BACKOFF),
-        ChildSpec("notifier", Notifier, backoff=DEVICE_BACKOFF),
+        # A read during a database outage may take a connect timeout and a probe.
+        ChildSpec("notifier", Notifier, backoff=DEVICE_BACKOFF, liveness_timeout=10.0),
     ]
 
 

@@ -23,6 +23,16 @@ A call answered with "1" acknowledges the alarm and skips the other call of the
 same event; another code typed during the call is checked as an access code under
 the wrong-code limiter (F8) and, when right, disarms through the `alarm` actor.
 
+PostgreSQL down is handled trouble, never a crash (the notifier shares `core` with
+the alarm): a read that cannot reach the server logs `notifier_database_unavailable`
+(WARNING) once per outage, keeps every row and the options it holds, and is retried
+on the notifier's own timer (`db_retry` seconds, doubling up to `db_retry_max`). It
+reads again at once on `NotificationsQueued`, when `storage` publishes
+`Lifecycle(started)` and when a write commits; the first read that succeeds logs
+`notifier_database_available` and delivery resumes. This holds at start too: a
+notifier started without a database runs and waits for it. A code typed during a
+call that cannot be checked meanwhile counts as a plain answer (`call_code_unchecked`).
+
 All timers run on `ctx.clock`; no handler sleeps or waits for another actor.
 """
 
@@ -35,9 +45,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import psycopg2
 import pykka
 
-from arpi.actors import Actor, ActorUnavailable
+from arpi.actors import Actor, ActorUnavailable, Lifecycle
 from arpi.actors.gsm import CallReport, PlaceCall, SendSms, SmsReport
 from arpi.alarm.messages import Disarm, ReloadConfig
 from arpi.bus import ConfigChanged, UiEvent
@@ -150,6 +161,20 @@ class _Wake:
 
 
 @dataclass(frozen=True, slots=True)
+class _DbRetry:
+    """Try the database again after an outage."""
+
+
+@dataclass(frozen=True, slots=True)
+class _StorageStarted:
+    """A new `storage` incarnation runs: the database may be back."""
+
+
+class _DatabaseUnavailable(Exception):
+    """PostgreSQL could not be reached for a read (handled: the notifier stays up)."""
+
+
+@dataclass(frozen=True, slots=True)
 class _EmailDone:
     row_id: int
     token: int
@@ -223,6 +248,7 @@ class _Write:
     on_done: Callable[[], None] | None
     what: str
     tries: int = 0
+    retry: Any = None  # the timer of a failed write's next try
 
 
 _FAIL_MESSAGES = {
@@ -238,8 +264,10 @@ class Notifier(Actor):
     Options (all optional): `smtp_timeout` (30 s), `gsm_timeout` (180 s),
     `retry_base` (10 s), `retry_factor` (2), `retry_max` (600 s), `max_attempts`
     (8), `poll_interval` (60 s), `call_listen` (20 s), `email_workers` (2),
-    `storage` / `gsm` / `alarm` (actor names), `limiter` (an AttemptLimiter to
-    share; by default a private one named "phone"), `tz` (tzinfo for texts).
+    `db_retry` (1 s) / `db_retry_max` (30 s) (reads during an outage),
+    `db_connect_timeout` (2 s), `storage` / `gsm` / `alarm` (actor names),
+    `limiter` (an AttemptLimiter to share; by default a private one named
+    "phone"), `tz` (tzinfo for texts).
     """
 
     # -- life cycle ---------------------------------------------------------------
@@ -254,6 +282,9 @@ class Notifier(Actor):
         self._max_attempts = int(opt.get("max_attempts", 8))  # type: ignore[call-overload]
         self._poll_interval = float(opt.get("poll_interval", 60.0))  # type: ignore[arg-type]
         self._listen = float(opt.get("call_listen", 20.0))  # type: ignore[arg-type]
+        self._db_retry_base = float(opt.get("db_retry", 1.0))  # type: ignore[arg-type]
+        self._db_retry_max = float(opt.get("db_retry_max", 30.0))  # type: ignore[arg-type]
+        self._db_connect_timeout = float(opt.get("db_connect_timeout", 2.0))  # type: ignore[arg-type]
         self._storage = str(opt.get("storage", "storage"))
         self._gsm = str(opt.get("gsm", "gsm"))
         self._alarm = str(opt.get("alarm", "alarm"))
@@ -280,21 +311,33 @@ class Notifier(Actor):
             thread_name_prefix=f"arpi-{self.name}-smtp",
         )
         self._connections = Connections()
-        self._conn = self.ctx.db.connect(application_name=f"arpi-{self.name}")
-        self._conn.autocommit = True
+        if self.ctx.db is None:
+            raise RuntimeError("no database configured")
+        self._conn: Any = None  # connected by the first read
+        self._config: NotificationConfig | None = None  # None until first read
+        self._config_stale = True
+        self._db_down = False
+        self._db_delay = self._db_retry_base
+        self._db_retry_handle: Any = None
         # Subscribed before the first read: a change committed meanwhile only
         # causes one more (harmless) reload.
         self.ctx.bus.subscribe(ConfigChanged, self._on_config_changed)
+        self.ctx.bus.subscribe(Lifecycle, self._on_lifecycle)
         self._subscribed = True
-        self._config = self._read(load_config)
-        self._load_pending()
+        self._refresh()
         self._pump()
         self._poll_handle = self.tell_self_later(self._poll_interval, _Wake(poll=True))
 
     def release(self) -> None:
         if getattr(self, "_subscribed", False):
             self.ctx.bus.unsubscribe(ConfigChanged, self._on_config_changed)
-        for handle in (self._wake_handle, self._poll_handle):
+            self.ctx.bus.unsubscribe(Lifecycle, self._on_lifecycle)
+        for handle in (
+            self._wake_handle,
+            self._poll_handle,
+            getattr(self, "_db_retry_handle", None),
+            *(w.retry for w in getattr(self, "_writes", {}).values()),
+        ):
             if handle is not None:
                 handle.cancel()
         job = getattr(self, "_gsm_job", None)
@@ -334,8 +377,14 @@ class Notifier(Actor):
             if isinstance(message, NotificationsQueued) or (
                 isinstance(message, _Wake) and message.poll
             ):
-                self._load_pending()
+                self._refresh()
             self._pump()
+        elif isinstance(message, _DbRetry):
+            self._db_retry_handle = None
+            self._refresh()
+            self._pump()
+        elif isinstance(message, _StorageStarted):
+            self._storage_started()
         elif isinstance(message, _EmailDone):
             self._email_done(message)
         elif isinstance(message, _GsmReplied):
@@ -345,10 +394,13 @@ class Notifier(Actor):
         elif isinstance(message, _Written):
             self._written(message)
         elif isinstance(message, _RetryWrite):
+            write = self._writes.get(message.token)
+            if write is not None:
+                write.retry = None
             self._submit_write(message.token)
         elif isinstance(message, ReloadNotifications | ReloadConfig):
-            self._config = self._read(load_config)
-            self.log.info("notifier_config_reloaded")
+            self._config_stale = True  # kept (and retried) while the DB is down
+            self._refresh()
             self._pump()
         elif isinstance(message, SendTestEmail):
             self._test_email(message.reply)
@@ -368,21 +420,111 @@ class Notifier(Actor):
         if not event.kinds.isdisjoint(CONFIG_KINDS):
             _tell(self.actor_ref, ReloadNotifications())
 
+    def _on_lifecycle(self, event: Lifecycle) -> None:
+        """Bus callback (publisher's thread): a new `storage` may mean the database
+        is back; only tells."""
+        if event.kind == "started" and event.name == self._storage:
+            _tell(self.actor_ref, _StorageStarted())
+
     # -- reading ----------------------------------------------------------------------
 
     def _read(self, fn: Callable[[Any], Any]) -> Any:
-        """Run a read on the notifier's own autocommit connection (reconnects once)."""
+        """Run `fn(cursor)` on the notifier's own autocommit connection.
+
+        Connects if needed and reconnects once when the connection broke. Raises
+        `_DatabaseUnavailable` when PostgreSQL cannot be reached (the connection
+        is dropped; the next read connects again); other errors propagate. Blocks
+        up to `db_connect_timeout` per connect, on the notifier's thread.
+        """
         for attempt in (1, 2):
+            fresh = self._conn is None or self._conn.closed
             try:
+                if fresh:
+                    self._conn = None
+                    conn = self.ctx.db.connect(
+                        application_name=f"arpi-{self.name}",
+                        connect_timeout=self._db_connect_timeout,
+                    )
+                    conn.autocommit = True
+                    self._conn = conn
                 with self._conn.cursor() as cur:
                     return fn(cur)
-            except Exception as exc:
-                if attempt == 2 or not getattr(self._conn, "closed", 0):
+            except psycopg2.Error as exc:
+                lost = isinstance(
+                    exc, psycopg2.OperationalError | psycopg2.InterfaceError
+                ) or (self._conn is None or self._conn.closed)
+                if not lost:
                     raise
-                self.log.warning("notifier_db_reconnect", error=type(exc).__name__)
-                self._conn = self.ctx.db.connect(application_name=f"arpi-{self.name}")
-                self._conn.autocommit = True
+                self._drop_connection()
+                if attempt == 2 or fresh:
+                    detail = str(exc).strip().splitlines()
+                    raise _DatabaseUnavailable(
+                        f"{type(exc).__name__}: {detail[0] if detail else ''}"
+                    ) from exc
+                self.log.info("notifier_db_reconnect", error=type(exc).__name__)
         raise AssertionError("unreachable")
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception as exc:  # noqa: BLE001 - a broken connection may fail to close
+                self.log.debug("notifier_db_close_failed", error=str(exc))
+
+    def _refresh(self) -> bool:
+        """Read the options (when stale) and the pending rows.
+
+        Returns False when PostgreSQL cannot be reached: what is in memory is kept,
+        the outage is logged once and a retry is armed on `ctx.clock`.
+        """
+        try:
+            if self._config_stale:
+                reload = self._config is not None
+                self._config = self._read(load_config)
+                self._config_stale = False
+                if reload:
+                    self.log.info("notifier_config_reloaded")
+            self._load_pending()
+        except _DatabaseUnavailable as exc:
+            self._database_down(exc)
+            return False
+        self._database_up()
+        return True
+
+    def _database_down(self, exc: _DatabaseUnavailable) -> None:
+        if not self._db_down:
+            self._db_down = True
+            self._db_delay = self._db_retry_base
+            self.log.warning(
+                "notifier_database_unavailable",
+                error=str(exc),
+                retry_in=self._db_delay,
+                pending=len(self._entries),
+            )
+        if self._db_retry_handle is None:
+            self._db_retry_handle = self.tell_self_later(self._db_delay, _DbRetry())
+            self._db_delay = min(self._db_delay * 2.0, self._db_retry_max)
+
+    def _database_up(self) -> None:
+        if self._db_retry_handle is not None:
+            self._db_retry_handle.cancel()
+            self._db_retry_handle = None
+        self._db_delay = self._db_retry_base
+        if self._db_down:
+            self._db_down = False
+            self.log.info("notifier_database_available", pending=len(self._entries))
+
+    def _storage_started(self) -> None:
+        """Try a waiting read and every waiting write now instead of at their timers."""
+        for token, write in list(self._writes.items()):
+            if write.retry is not None:
+                write.retry.cancel()
+                write.retry = None
+                self._submit_write(token)
+        if self._db_down or self._config_stale:
+            self._refresh()
+            self._pump()
 
     def _load_pending(self) -> None:
         rows = self._read(outbox.pending_rows)
@@ -399,6 +541,8 @@ class Notifier(Actor):
 
     def _pump(self) -> None:
         """Start every due delivery its lane can take; re-arm the wake-up timer."""
+        if self._config is None:
+            return  # nothing was read yet (the database is down): nothing to send
         now = self.ctx.clock.monotonic()
         next_due: float | None = None
         for entry in sorted(self._entries.values(), key=lambda e: e.row.id):
@@ -577,7 +721,19 @@ class Notifier(Actor):
         if not report.answered:
             self._failed(entry, f"call not answered ({report.outcome or 'no answer'})")
             return
-        verdict = judge_keys(report.keys, entry.row.target, self._limiter, self._lookup)
+        try:
+            verdict = judge_keys(
+                report.keys, entry.row.target, self._limiter, self._lookup
+            )
+        except _DatabaseUnavailable as exc:
+            # Neither right nor wrong: the code cannot be checked now.
+            self._database_down(exc)
+            self.log.warning(
+                "call_code_unchecked",
+                target=entry.row.target,
+                event_key=entry.row.event_key,
+            )
+            verdict = CallVerdict("answered")
         self._log_verdict(entry, verdict)
         skip: list[int] = []
         if verdict.stops_other_call:
@@ -741,11 +897,15 @@ class Notifier(Actor):
                 retry_in=delay,
                 error=f"{type(exc).__name__}: {exc}",
             )
-            self.tell_self_later(delay, _RetryWrite(message.token))
+            write.retry = self.tell_self_later(delay, _RetryWrite(message.token))
             return
         del self._writes[message.token]
         if write.on_done is not None:
             write.on_done()
+        if self._db_down:
+            # A commit went through: the database answers again.
+            self._refresh()
+            self._pump()
 
     # -- test actions ------------------------------------------------------------------
 
@@ -755,6 +915,13 @@ class Notifier(Actor):
         )  # type: ignore[arg-type]
 
     def _test_email(self, reply: Future) -> None:
+        if self._config is None:
+            reply.set_result(
+                TestReport(
+                    500, {"message": _FAIL_MESSAGES["email"], "connection": False}
+                )
+            )
+            return
         config: NotificationConfig = self._config
         smtp = config.smtp
         targets = {
@@ -810,6 +977,11 @@ class Notifier(Actor):
             message.reply.set_result(TestReport(200 if ok else 500, body))
 
     def _test_gsm(self, reply: Future, kind: str) -> None:
+        if self._config is None:
+            reply.set_result(
+                TestReport(500, {"message": _FAIL_MESSAGES[kind], "connection": False})
+            )
+            return
         gsm = self._config.gsm
         targets = {
             name: number

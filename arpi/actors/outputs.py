@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg2
+
 from arpi.actors import Actor
 from arpi.alarm.effects import SetOutput
 from arpi.bus import ConfigChanged, UiEvent
@@ -43,6 +45,8 @@ __all__ = [
 ]
 
 CHANNELS = 8
+RELOAD_RETRY = 1.0  # seconds before a reload is retried during a database outage
+RELOAD_RETRY_MAX = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +82,7 @@ class OutputRow:
 
 @dataclass(frozen=True, slots=True)
 class _Reload:
-    pass
+    retry: bool = False  # the outage retry timer's own message
 
 
 def load_output_rows(cur: Any) -> list[OutputRow]:
@@ -126,6 +130,9 @@ class OutputsActor(Actor):
         self._subscribed = False
         self._faults: OutputFaults | None = None
         self._fault_channels: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
+        self._db_down = False
+        self._reload_delay = RELOAD_RETRY
+        self._reload_timer: Any = None
 
         drivers = self.ctx.drivers
         if drivers is None:
@@ -159,13 +166,15 @@ class OutputsActor(Actor):
         if isinstance(message, GetOutputs):
             return OutputStates(tuple(self._driver.states()), self._faults)
         if isinstance(message, _Reload):
-            _, rows = self._read_durable(siren=False)
-            self._rows = {row.channel: row for row in rows}
-            self.log.info("outputs_reloaded", outputs=len(rows))
+            if message.retry:
+                self._reload_timer = None
+            self._reload()
             return None
         return super().handle(message)
 
     def release(self) -> None:
+        if getattr(self, "_reload_timer", None) is not None:
+            self._reload_timer.cancel()
         if self._subscribed:
             self.ctx.bus.unsubscribe(ConfigChanged, self._on_config_changed)
         if self._driver is not None:
@@ -181,11 +190,50 @@ class OutputsActor(Actor):
         if "outputs" in event.kinds:
             self.actor_ref.tell(_Reload())
 
-    def _read_durable(self, siren: bool = True) -> tuple[bool, list[OutputRow]]:
+    def _reload(self) -> None:
+        """Re-read the output rows. PostgreSQL down is handled trouble: the rows
+        held are kept, `outputs_database_unavailable` is logged once per outage and
+        the read is retried on `ctx.clock` (doubling up to RELOAD_RETRY_MAX)."""
+        try:
+            _, rows = self._read_durable(siren=False, connect_timeout=2.0)
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            if not self._db_down:
+                self._db_down = True
+                self.log.warning(
+                    "outputs_database_unavailable",
+                    error=type(exc).__name__,
+                    retry_in=self._reload_delay,
+                )
+            if self._reload_timer is None:
+                self._reload_timer = self.tell_self_later(
+                    self._reload_delay, _Reload(retry=True)
+                )
+                self._reload_delay = min(self._reload_delay * 2.0, RELOAD_RETRY_MAX)
+            return
+        if self._reload_timer is not None:
+            self._reload_timer.cancel()
+            self._reload_timer = None
+        self._reload_delay = RELOAD_RETRY
+        if self._db_down:
+            self._db_down = False
+            self.log.info("outputs_database_available")
+        self._rows = {row.channel: row for row in rows}
+        self.log.info("outputs_reloaded", outputs=len(rows))
+
+    def _read_durable(
+        self, siren: bool = True, connect_timeout: float | None = None
+    ) -> tuple[bool, list[OutputRow]]:
+        """Siren level and output rows on a new connection. Raises psycopg2 errors
+        (OperationalError when the server cannot be reached). Blocks."""
         db = self.ctx.db
         if db is None:
             raise RuntimeError("no database configured")
-        conn = db.connect(application_name=f"arpi-{self.name}")
+        if connect_timeout is None:
+            conn = db.connect(application_name=f"arpi-{self.name}")
+        else:
+            conn = db.connect(
+                application_name=f"arpi-{self.name}", connect_timeout=connect_timeout
+            )
         try:
             conn.autocommit = True
             with conn.cursor() as cur:

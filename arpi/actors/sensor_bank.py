@@ -33,6 +33,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg2
 import pykka
 import structlog
 
@@ -64,6 +65,8 @@ __all__ = [
 ]
 
 DEFAULT_SAMPLE_RATE = 20
+RELOAD_RETRY = 1.0  # seconds before a reload is retried during a database outage
+RELOAD_RETRY_MAX = 30.0
 
 log = structlog.get_logger("arpi.sensors")
 
@@ -112,7 +115,7 @@ class _Scan:
 
 @dataclass(frozen=True, slots=True)
 class _Reload:
-    pass
+    retry: bool = False  # the outage retry timer's own message
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +259,9 @@ class SensorBankActor(Actor):
         self._tokens = 0
         self._subscribed = False
         self._last_levels: list[float | None] = []
+        self._db_down = False
+        self._reload_delay = RELOAD_RETRY
+        self._reload_timer: Any = None
 
         self._bank = int(self.options["bank"])  # type: ignore[call-overload]
         settings = self.ctx.settings
@@ -308,6 +314,8 @@ class SensorBankActor(Actor):
             self._references_stored(message)
             return None
         if isinstance(message, _Reload):
+            if message.retry:
+                self._reload_timer = None
             self._reload()
             return None
         return super().handle(message)
@@ -320,7 +328,11 @@ class SensorBankActor(Actor):
     def release(self) -> None:
         if self._subscribed:
             self.ctx.bus.unsubscribe(ConfigChanged, self._on_config_changed)
-        for timer in (self._timer, self._calibration_timer):
+        for timer in (
+            self._timer,
+            self._calibration_timer,
+            getattr(self, "_reload_timer", None),
+        ):
             if timer is not None:
                 timer.cancel()
         lines = getattr(self, "_lines", [])
@@ -351,11 +363,18 @@ class SensorBankActor(Actor):
         if "sensors" in event.kinds:
             self.actor_ref.tell(_Reload())
 
-    def _load(self) -> None:
+    def _load(self, connect_timeout: float | None = None) -> None:
+        """Read this bank's sensors. Raises psycopg2 errors (OperationalError when
+        the server cannot be reached). Blocks on the database."""
         db = self.ctx.db
         if db is None:
             raise RuntimeError("no database configured")
-        conn = db.connect(application_name=f"arpi-{self.name}")
+        if connect_timeout is None:
+            conn = db.connect(application_name=f"arpi-{self.name}")
+        else:
+            conn = db.connect(
+                application_name=f"arpi-{self.name}", connect_timeout=connect_timeout
+            )
         try:
             conn.autocommit = True
             with conn.cursor() as cur:
@@ -373,7 +392,33 @@ class SensorBankActor(Actor):
         return LineClassifier(wiring)
 
     def _reload(self) -> None:
-        self._load()
+        """Re-read the sensors. PostgreSQL down is handled trouble: scanning goes on
+        with the lines held, `sensor_bank_database_unavailable` is logged once per
+        outage and the read is retried on `ctx.clock` (doubling up to
+        RELOAD_RETRY_MAX). A crash here would report every line as FAULT."""
+        try:
+            self._load(connect_timeout=2.0)
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            if not self._db_down:
+                self._db_down = True
+                self.log.warning(
+                    "sensor_bank_database_unavailable",
+                    error=type(exc).__name__,
+                    retry_in=self._reload_delay,
+                )
+            if self._reload_timer is None:
+                self._reload_timer = self.tell_self_later(
+                    self._reload_delay, _Reload(retry=True)
+                )
+                self._reload_delay = min(self._reload_delay * 2.0, RELOAD_RETRY_MAX)
+            return
+        if self._reload_timer is not None:
+            self._reload_timer.cancel()
+            self._reload_timer = None
+        self._reload_delay = RELOAD_RETRY
+        if self._db_down:
+            self._db_down = False
+            self.log.info("sensor_bank_database_available")
         self.log.info("sensor_bank_reloaded", sensors=len(self._lines))
         if self._calibration is not None:
             known = {line.id for line in self._lines}

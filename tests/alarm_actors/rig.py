@@ -148,7 +148,20 @@ class Core:
             ref = classes[name].start(self.ctx, name=name)
             self.refs[name] = ref
             self.ctx.directory.address(name).ask(Ping(), timeout=TIMEOUT)
+        self._settle_resync()
         return self
+
+    def _settle_resync(self) -> None:
+        """Let the alarm's answer to `Lifecycle(started)` land before a test drives
+        anything: it re-sends its siren command (`StopSiren` when idle, which also
+        ends a siren test) and the output levels. Under load that resync could
+        otherwise reach the siren after a test's own `TestSiren`."""
+        if not self.alarm.alive():
+            return
+        self.alarm.ask(Ping(), timeout=TIMEOUT)  # told siren/outputs what it had
+        for address in (self.siren, self.outputs):
+            if address.alive():
+                address.ask(Ping(), timeout=TIMEOUT)
 
     def stop(self, *names: str) -> None:
         """Stop actors in reverse start order (default: all started)."""

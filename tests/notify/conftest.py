@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from email import message_from_bytes
 from email.message import Message
@@ -227,6 +228,16 @@ def rig(db: Database, smtp_server: SmtpServer, fake_modem: FakeModem) -> Iterato
     Options: SMTP on the loopback server, GSM on, addresses and numbers set, no
     subscriptions (tests store their own), location "Villa Kert".
     """
+    with build_rig(db, smtp_server, fake_modem) as handle:
+        yield handle
+
+
+@contextmanager
+def build_rig(
+    db: Database, smtp_server: SmtpServer, fake_modem: FakeModem
+) -> Iterator[Rig]:
+    """The `rig` fixture on any database (e.g. one on a private `pg_server`);
+    stops every actor it or the test started when the block ends."""
     clock = ManualClock()
     ctx = replace(make_test_context(clock), db=db)
     rig = Rig(ctx, clock, db, smtp_server, fake_modem)
