@@ -15,8 +15,10 @@ that come back are carried out in this order (docs/internals.md, "Alarm core API
    `storage` publishes `Lifecycle(started)`). Every statement is idempotent (rows
    carry explicit ids, inserts skip rows that exist), so a write re-run after a
    commit whose answer was lost changes nothing.
-4. UI events (`Publish`) are published as `UiEvent` once their write committed, in
-   order; `NotificationsQueued` is told to `notifier` after a commit that queued any.
+4. UI events (`Publish`) are published as `UiEvent` at once, in order: they say what
+   the alarm is doing now (its siren and outputs were already told), also while the
+   database is down. `NotificationsQueued` is told to `notifier` after a commit that
+   queued any.
 5. `Arm` / `Disarm` are acknowledged only after their effect is durable.
 
 Deferred replies. pykka answers an `ask` with the handler's return value, and the
@@ -904,11 +906,10 @@ _WRITERS: dict[type, Callable[[Any, Any, Any], str | None]] = {
 
 @dataclass(eq=False)
 class _Write:
-    """The effects of one event: written in one Transact, then published."""
+    """The durable effects of one event, written in one Transact."""
 
     seq: int
     durable: list[Durable]
-    publishes: list[Publish]
     replies: list[tuple[Future, object]] = field(default_factory=list)
     future: Future | None = None  # the storage reply of the current attempt
     attempts: int = 0
@@ -1204,12 +1205,14 @@ class AlarmLogic(Actor):
                 if entry is not None:
                     entry[1].cancel()
         early.clear()
+        # The UI hears what the alarm now does at once (the siren is already told);
+        # the caller's acknowledgement still waits for the commit.
+        for event in publishes:
+            self.ctx.bus.publish(UiEvent(event.name, event.payload))
         if not durable and not self._writes:
-            for event in publishes:
-                self.ctx.bus.publish(UiEvent(event.name, event.payload))
             return reply
         self._seq += 1
-        write = _Write(self._seq, durable, publishes)
+        write = _Write(self._seq, durable)
         result: object = reply
         if reply is not None:
             future: Future = Future()
@@ -1325,9 +1328,6 @@ class AlarmLogic(Actor):
         self._retry_handle = self.tell_self_later(delay, _RetryWrites())
 
     def _finish(self, write: _Write, error: BaseException | None) -> None:
-        bus = self.ctx.bus
-        for event in write.publishes:
-            bus.publish(UiEvent(event.name, event.payload))
         if error is None and write.future is not None:
             queued = write.future.result()
             if queued and self._notifier.alive():
