@@ -904,6 +904,14 @@ _WRITERS: dict[type, Callable[[Any, Any, Any], str | None]] = {
 # -- the actor ------------------------------------------------------------------------
 
 
+_HEADLINES = ("system_state_change", "arm_state_change")
+
+
+def _headline_last(event: Publish) -> bool:
+    """Sort key: the system and arm state events before every other event."""
+    return event.name not in _HEADLINES
+
+
 @dataclass(eq=False)
 class _Write:
     """The durable effects of one event, written in one Transact."""
@@ -1206,7 +1214,9 @@ class AlarmLogic(Actor):
                     entry[1].cancel()
         early.clear()
         # The UI hears what the alarm now does at once (the siren is already told);
-        # the caller's acknowledgement still waits for the commit.
+        # the caller's acknowledgement still waits for the commit. The headline
+        # states go first; the rest keep their order.
+        publishes.sort(key=_headline_last)
         for event in publishes:
             self.ctx.bus.publish(UiEvent(event.name, event.payload))
         if not durable and not self._writes:
