@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import psycopg2
-
 from arpi.actors import Actor
+from arpi.actors.outage import DATABASE_ERRORS, DatabaseOutage
 from arpi.alarm.effects import SetOutput
 from arpi.bus import ConfigChanged, UiEvent
 from arpi.db import sql
@@ -45,8 +44,6 @@ __all__ = [
 ]
 
 CHANNELS = 8
-RELOAD_RETRY = 1.0  # seconds before a reload is retried during a database outage
-RELOAD_RETRY_MAX = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +127,7 @@ class OutputsActor(Actor):
         self._subscribed = False
         self._faults: OutputFaults | None = None
         self._fault_channels: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
-        self._db_down = False
-        self._reload_delay = RELOAD_RETRY
-        self._reload_timer: Any = None
+        self._outage = DatabaseOutage(self, "outputs", _Reload(retry=True))
 
         drivers = self.ctx.drivers
         if drivers is None:
@@ -167,14 +162,15 @@ class OutputsActor(Actor):
             return OutputStates(tuple(self._driver.states()), self._faults)
         if isinstance(message, _Reload):
             if message.retry:
-                self._reload_timer = None
+                self._outage.timer_fired()
             self._reload()
             return None
         return super().handle(message)
 
     def release(self) -> None:
-        if getattr(self, "_reload_timer", None) is not None:
-            self._reload_timer.cancel()
+        outage = getattr(self, "_outage", None)
+        if outage is not None:
+            outage.cancel()
         if self._subscribed:
             self.ctx.bus.unsubscribe(ConfigChanged, self._on_config_changed)
         if self._driver is not None:
@@ -193,30 +189,13 @@ class OutputsActor(Actor):
     def _reload(self) -> None:
         """Re-read the output rows. PostgreSQL down is handled trouble: the rows
         held are kept, `outputs_database_unavailable` is logged once per outage and
-        the read is retried on `ctx.clock` (doubling up to RELOAD_RETRY_MAX)."""
+        the read is retried on `ctx.clock` (see arpi.actors.outage)."""
         try:
             _, rows = self._read_durable(siren=False, connect_timeout=2.0)
-        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
-            if not self._db_down:
-                self._db_down = True
-                self.log.warning(
-                    "outputs_database_unavailable",
-                    error=type(exc).__name__,
-                    retry_in=self._reload_delay,
-                )
-            if self._reload_timer is None:
-                self._reload_timer = self.tell_self_later(
-                    self._reload_delay, _Reload(retry=True)
-                )
-                self._reload_delay = min(self._reload_delay * 2.0, RELOAD_RETRY_MAX)
+        except DATABASE_ERRORS as exc:
+            self._outage.failed(exc)
             return
-        if self._reload_timer is not None:
-            self._reload_timer.cancel()
-            self._reload_timer = None
-        self._reload_delay = RELOAD_RETRY
-        if self._db_down:
-            self._db_down = False
-            self.log.info("outputs_database_available")
+        self._outage.succeeded()
         self._rows = {row.channel: row for row in rows}
         self.log.info("outputs_reloaded", outputs=len(rows))
 

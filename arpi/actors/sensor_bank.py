@@ -33,11 +33,11 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg2
 import pykka
 import structlog
 
 from arpi.actors import Actor, ActorUnavailable, AskTimeout
+from arpi.actors.outage import DATABASE_ERRORS, DatabaseOutage
 from arpi.alarm.lines import LineState
 from arpi.alarm.messages import SensorsSampled
 from arpi.bus import ConfigChanged
@@ -65,8 +65,6 @@ __all__ = [
 ]
 
 DEFAULT_SAMPLE_RATE = 20
-RELOAD_RETRY = 1.0  # seconds before a reload is retried during a database outage
-RELOAD_RETRY_MAX = 30.0
 
 log = structlog.get_logger("arpi.sensors")
 
@@ -259,9 +257,7 @@ class SensorBankActor(Actor):
         self._tokens = 0
         self._subscribed = False
         self._last_levels: list[float | None] = []
-        self._db_down = False
-        self._reload_delay = RELOAD_RETRY
-        self._reload_timer: Any = None
+        self._outage = DatabaseOutage(self, "sensor_bank", _Reload(retry=True))
 
         self._bank = int(self.options["bank"])  # type: ignore[call-overload]
         settings = self.ctx.settings
@@ -315,7 +311,7 @@ class SensorBankActor(Actor):
             return None
         if isinstance(message, _Reload):
             if message.retry:
-                self._reload_timer = None
+                self._outage.timer_fired()
             self._reload()
             return None
         return super().handle(message)
@@ -328,13 +324,12 @@ class SensorBankActor(Actor):
     def release(self) -> None:
         if self._subscribed:
             self.ctx.bus.unsubscribe(ConfigChanged, self._on_config_changed)
-        for timer in (
-            self._timer,
-            self._calibration_timer,
-            getattr(self, "_reload_timer", None),
-        ):
+        for timer in (self._timer, self._calibration_timer):
             if timer is not None:
                 timer.cancel()
+        outage = getattr(self, "_outage", None)
+        if outage is not None:
+            outage.cancel()
         lines = getattr(self, "_lines", [])
         if lines and not getattr(self, "_orderly", False) and not self.abandoned:
             # A failure (crash, failed start, unreadable bus) leaves its lines
@@ -394,31 +389,14 @@ class SensorBankActor(Actor):
     def _reload(self) -> None:
         """Re-read the sensors. PostgreSQL down is handled trouble: scanning goes on
         with the lines held, `sensor_bank_database_unavailable` is logged once per
-        outage and the read is retried on `ctx.clock` (doubling up to
-        RELOAD_RETRY_MAX). A crash here would report every line as FAULT."""
+        outage and the read is retried on `ctx.clock` (with a doubling delay,
+        see arpi.actors.outage). A crash here would report every line as FAULT."""
         try:
             self._load(connect_timeout=2.0)
-        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
-            if not self._db_down:
-                self._db_down = True
-                self.log.warning(
-                    "sensor_bank_database_unavailable",
-                    error=type(exc).__name__,
-                    retry_in=self._reload_delay,
-                )
-            if self._reload_timer is None:
-                self._reload_timer = self.tell_self_later(
-                    self._reload_delay, _Reload(retry=True)
-                )
-                self._reload_delay = min(self._reload_delay * 2.0, RELOAD_RETRY_MAX)
+        except DATABASE_ERRORS as exc:
+            self._outage.failed(exc)
             return
-        if self._reload_timer is not None:
-            self._reload_timer.cancel()
-            self._reload_timer = None
-        self._reload_delay = RELOAD_RETRY
-        if self._db_down:
-            self._db_down = False
-            self.log.info("sensor_bank_database_available")
+        self._outage.succeeded()
         self.log.info("sensor_bank_reloaded", sensors=len(self._lines))
         if self._calibration is not None:
             known = {line.id for line in self._lines}
