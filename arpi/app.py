@@ -76,26 +76,11 @@ class Application:
         # cannot tell systemd "ready" in our name.
         self.notifier = SystemdNotifier.from_environment(unset=True)
         self.notifier.status("starting")
-        try:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            probe = settings.data_dir / ".write-test"
-            probe.write_text("")
-            probe.unlink()
-        except OSError as exc:
-            raise StartupError(
-                f"the data directory {settings.data_dir} is not writable: "
-                f"{exc.strerror}"
-            ) from None
-        settings = self.settings = ensure_secret(settings)
+        # Data directory, secrets and certificate files: file I/O, off the loop.
+        settings, self.ssl_context = await asyncio.to_thread(_prepare_files, settings)
+        self.settings = settings
         if self.clock is None:
             self.clock = clock_from_spec(settings.clock)
-
-        from arpi.ops.tls import TlsConfigError, ssl_context_from_settings
-
-        try:
-            self.ssl_context = ssl_context_from_settings(settings)
-        except TlsConfigError as exc:
-            raise StartupError(str(exc)) from None
         self.listen_socket = _listen(settings.host, settings.port)
         try:
             db, self._close_db = await asyncio.to_thread(open_database, settings)
@@ -265,6 +250,30 @@ class Application:
         """Leaving at once: committed data is safe in PostgreSQL; stop its server."""
         if self._close_db is not None:
             self._close_db()
+
+
+def _prepare_files(settings: Settings) -> tuple[Settings, Any]:
+    """Check the data directory is writable, give the settings their secrets
+    (`ensure_secret`) and load the TLS context (None without a certificate).
+
+    Blocks on file I/O: run it off the loop. Raises StartupError naming the problem.
+    """
+    from arpi.ops.tls import TlsConfigError, ssl_context_from_settings
+
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        probe = settings.data_dir / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise StartupError(
+            f"the data directory {settings.data_dir} is not writable: {exc.strerror}"
+        ) from None
+    settings = ensure_secret(settings)
+    try:
+        return settings, ssl_context_from_settings(settings)
+    except TlsConfigError as exc:
+        raise StartupError(str(exc)) from None
 
 
 def _listen(host: str, port: int) -> socket.socket:

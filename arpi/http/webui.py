@@ -14,6 +14,7 @@ everything else must be revalidated (`no-cache`), so a new build shows at once.
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
 import re
 from pathlib import Path
@@ -99,6 +100,16 @@ class _Folder:
             return index if index.is_file() else None
         return resolved if resolved.is_file() else None
 
+    def pick(
+        self, relative: str, accepts_html: bool
+    ) -> tuple[Path, dict[str, str]] | None:
+        """`resolve`, else `fallback`, with the file's response headers; None when
+        neither finds a file. Blocks (file system): call it off the loop."""
+        found = self.resolve(relative)
+        if found is None:
+            found = self.fallback(relative, accepts_html)
+        return None if found is None else (found, _headers(found))
+
     def fallback(self, relative: str, accepts_html: bool) -> Path | None:
         """The language's `index.html` for an app route under a language folder."""
         parts = [p for p in relative.split("/") if p]
@@ -139,13 +150,13 @@ def setup_webui(app: web.Application, folder: Path | str) -> None:
         parts = [p for p in relative.split("/") if p]
         if len(parts) == 1 and parts[0] in LANGUAGES and not path.endswith("/"):
             raise web.HTTPFound(f"/{parts[0]}/")
-        target = files.resolve(relative)
-        if target is None:
-            accepts_html = "text/html" in request.headers.get("Accept", "")
-            target = files.fallback(relative, accepts_html)
-        if target is None:
+        accepts_html = "text/html" in request.headers.get("Accept", "")
+        # File system lookups (and the first mimetypes read) stay off the loop.
+        found = await asyncio.to_thread(files.pick, relative, accepts_html)
+        if found is None:
             raise web.HTTPNotFound()
-        return web.FileResponse(target, headers=_headers(target))
+        target, headers = found
+        return web.FileResponse(target, headers=headers)
 
     app.router.add_get("/", to_default_language)
     app.router.add_get("/{path:.+}", serve)

@@ -132,7 +132,7 @@ async def run_simulator(args: argparse.Namespace, settings: Settings) -> int:
     steps = None
     if getattr(args, "scenario", None) is not None:
         try:
-            steps = load_scenario(args.scenario)
+            steps = await asyncio.to_thread(load_scenario, args.scenario)
         except ScenarioError as exc:
             clock.close()
             return _fail(str(exc))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ssl
+import threading
 
 import aiohttp
 import pytest
@@ -13,6 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from arpi.http import webui
 from arpi.http.webui import IMMUTABLE, REVALIDATE, WebUiError, setup_webui
 from arpi.ops.tls import TlsConfigError, server_ssl_context, ssl_context_from_settings
 from tests.ops.conftest import make_ctx
@@ -84,6 +86,28 @@ def test_files_fallback_and_redirects(db, ui):
         assert status == 200 and text.startswith("v")
         status, _, headers = await s.get("/api/nope")
         assert status == 404 and headers["Content-Type"].startswith("application/json")
+
+    _run(make_ctx(db), ui, check)
+
+
+def test_file_lookups_run_off_the_loop(db, ui, monkeypatch):
+    seen: list[int] = []
+    pick = webui._Folder.pick
+
+    def recording(self, relative, accepts_html):
+        seen.append(threading.get_ident())
+        return pick(self, relative, accepts_html)
+
+    monkeypatch.setattr(webui._Folder, "pick", recording)
+
+    async def check(s):
+        loop_thread = threading.get_ident()
+        assert (await s.get("/en/"))[0] == 200
+        assert (await s.get("/en/sensors/12", headers={"Accept": "text/html"}))[
+            0
+        ] == 200
+        assert (await s.get("/en/missing.js"))[0] == 404
+        assert len(seen) == 3 and loop_thread not in seen
 
     _run(make_ctx(db), ui, check)
 

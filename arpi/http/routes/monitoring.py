@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from datetime import date, datetime, timedelta
@@ -375,6 +376,7 @@ async def alerts(req: Req) -> web.Response:
 
 
 def _timezone() -> str:
+    """The system's zone name. Blocks (reads /etc): off the loop."""
     tz = os.environ.get("TZ")
     if tz:
         return tz.lstrip(":")
@@ -400,6 +402,7 @@ def _uptime() -> int | None:
 
 
 def _uptimes() -> dict[str, int | None]:
+    """The uptime keys of `GET /api/clock`. Blocks (reads /proc): off the loop."""
     process = int(time.monotonic() - _STARTED)
     return {
         "uptime": _uptime(),
@@ -435,15 +438,16 @@ async def clock_get(req: Req) -> web.Response:
     except ApiError:
         reply = None
     if isinstance(reply, dict):
-        return ok({**reply, **_uptimes()})
+        return ok({**reply, **await asyncio.to_thread(_uptimes)})
     now = req.front.ctx.clock.wall().astimezone()
+    zone, uptimes = await asyncio.to_thread(lambda: (_timezone(), _uptimes()))
     return ok(
         {
-            "timezone": _timezone(),
+            "timezone": zone,
             "system": now.strftime("%Y-%m-%d %H:%M:%S %z"),
             "hw": None,
             "network": None,
-            **_uptimes(),
+            **uptimes,
             "ntp": "unknown",
             "difference": None,
             "warning": "the clock component is not running",
@@ -466,6 +470,8 @@ _CLOCK_FAILED = "Failed to update date/time and zone"
 
 
 def _check_zone(name: str) -> None:
+    """Raise ApiError(400) unless `name` is a known zone. Blocks (reads the zone
+    file): off the loop."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     if ".." in name.split("/"):
@@ -507,7 +513,7 @@ async def clock_put(req: Req) -> web.Response:
     if not zone and not when:
         raise ApiError(400, "timezone, datetime: give at least one of them")
     if zone:
-        _check_zone(zone)
+        await asyncio.to_thread(_check_zone, zone)
     if when:
         try:
             parsed = datetime.fromisoformat(when.strip())
