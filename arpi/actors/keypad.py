@@ -242,6 +242,9 @@ class KeypadActor(Actor):
         self._digits = ""
         self._probe_failed = False
         self._function_key = False
+        # True right after a 4-digit code was taken at its 4th digit: the `#`
+        # a user types out of habit then ends that code, it starts nothing new.
+        self._after_code = False
         self._pending_arm: ArmMode | None = None
         self._last_key = 0.0
         # Feedback.
@@ -540,6 +543,7 @@ class KeypadActor(Actor):
 
     def _key(self, key: str) -> None:
         self._last_key = self.ctx.clock.monotonic()
+        after_code, self._after_code = self._after_code, False
         if self._function_key:
             self._function_key = False
             if key in ("1", "2"):
@@ -554,7 +558,7 @@ class KeypadActor(Actor):
         elif key == "#":
             if self._digits:
                 self._submit(final=True)
-            else:
+            elif not after_code:
                 self._function_key = True
         elif key.isdigit():
             self._digits += key
@@ -562,6 +566,8 @@ class KeypadActor(Actor):
                 self._refuse_entry("too_long")
             elif len(self._digits) == MIN_CODE:
                 self._submit(final=False)
+                # Taken (or refused) at once: a following `#` only ends it.
+                self._after_code = not self._digits
 
     def _function(self, mode: ArmMode) -> None:
         if not self._arm_needs_code:

@@ -70,6 +70,19 @@ def test_four_digit_code_disarms_without_hash(users):
     assert (message.user_id, message.keypad_id) == (1, 1)
 
 
+def test_hash_after_a_four_digit_code_only_ends_it(users):
+    """`1234#` twice: two disarms, no wrong code, and the `#` starts no function."""
+    rig = users
+    start_keypad(rig)
+
+    press(rig, "1234#")
+    wait_commands(rig, 1)
+    press(rig, "1234#")
+
+    commands_seen = wait_commands(rig, 2)
+    assert [name for name, _ in commands_seen] == ["Disarm", "Disarm"]
+
+
 def test_long_code_disarms_with_hash(users):
     rig = users
     start_keypad(rig)
