@@ -118,6 +118,7 @@ class DeleteSms:
 class SmsDeleteReport:
     ok: bool
     error: str | None = None
+    missing: bool = False  # no SMS is stored at that index
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,7 +411,12 @@ class GsmActor(Actor):
             return SmsDeleteReport(False, error="modem not available")
         try:
             stored = {s.indexes[0]: s.indexes for s in modem.list_sms()}
-            for index in stored.get(message.index, (message.index,)):
+            if message.index not in stored:
+                # The modem answered: nothing stored there is not a modem fault.
+                return SmsDeleteReport(
+                    False, error="no SMS at that index", missing=True
+                )
+            for index in stored[message.index]:
                 modem.delete_sms(index)
         except (ModemError, ValueError) as exc:
             return SmsDeleteReport(False, error=self._failed(exc))

@@ -9,7 +9,13 @@ from types import SimpleNamespace
 import pytest
 
 from arpi.actors import Crash, Lifecycle, Ping
-from arpi.actors.gsm import DeleteSms, ListSms, SmsDeleteReport, SmsListing
+from arpi.actors.gsm import (
+    DeleteSms,
+    GetModemStatus,
+    ListSms,
+    SmsDeleteReport,
+    SmsListing,
+)
 from arpi.actors.notifier import (
     NotificationsQueued,
     PlaceTestCall,
@@ -490,6 +496,11 @@ def test_stored_sms_are_listed_and_deleted_through_the_gsm_actor(rig):
     assert item["time"].endswith("Z")
     assert gsm.ask(DeleteSms(index), timeout=10) == SmsDeleteReport(True)
     assert rig.modem.stored_indexes() == []
+
+    # Nothing stored there any more: said so, and not taken for a modem fault.
+    again = gsm.ask(DeleteSms(index), timeout=10)
+    assert again.missing and not again.ok
+    assert gsm.ask(GetModemStatus(), timeout=10).state == "ok"
 
 
 @pytest.mark.parametrize("mode", ["silent"])

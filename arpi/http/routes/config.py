@@ -149,13 +149,15 @@ async def sms_list(req: Req) -> web.Response:
     auth=Auth.ADMIN,
     tag="config",
     summary="Delete one SMS from the SIM",
-    responses={200: "deleted", 502: "failed", 503: "no modem"},
+    responses={200: "deleted", 404: "no such SMS", 502: "failed", 503: "no modem"},
 )
 async def sms_delete(req: Req) -> web.Response:
     from arpi.actors.gsm import DeleteSms
 
     idx = int(req.request.match_info["idx"])
     reply = await ask_actor(req.front.ctx, "gsm", DeleteSms(idx), 30.0)
+    if getattr(reply, "missing", False):
+        raise ApiError(404, f"idx: no SMS stored at {idx}")
     if not getattr(reply, "ok", False):
         raise ApiError(502, getattr(reply, "error", None) or "SMS not deleted")
     return ok({})
