@@ -31,7 +31,13 @@ from arpi.actors import Actor
 from arpi.bus import UiEvent
 from arpi.db import sql
 from arpi.db.tables import option
-from arpi.drivers.gsm import GsmModem, ModemError, ModemTimeout, mask_number
+from arpi.drivers.gsm import (
+    PORT_ERRORS,
+    GsmModem,
+    ModemError,
+    ModemTimeout,
+    mask_number,
+)
 
 # How many idempotency keys of sent SMS an incarnation remembers.
 SENT_KEYS_KEPT = 512
@@ -158,7 +164,7 @@ def _state_of(exc: Exception) -> str:
     """`silent`, `absent` or `error` for a modem failure."""
     if isinstance(exc, ModemTimeout):
         return "silent"
-    if isinstance(exc.__cause__, OSError | ValueError):
+    if isinstance(exc.__cause__, (*PORT_ERRORS, ValueError)):
         return "absent"  # the driver wraps a port that cannot be opened or is gone
     return "error"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import random
 import re
+import termios
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,10 @@ __all__ = [
 ]
 
 log = structlog.get_logger("arpi.drivers")
+
+# What a serial port raises when the device is gone: pyserial's errors are OSError
+# subclasses, but its tcflush/tcsetattr calls raise termios.error, which is not.
+PORT_ERRORS = (OSError, termios.error)
 
 _FINAL_OK = "OK"
 _ERROR_RE = re.compile(r"^(\+CM[ES] ERROR: .*|ERROR)$")
@@ -173,13 +178,13 @@ class GsmModem:
         self.close()
         try:
             self._port = self._open_port()
-        except (OSError, ValueError) as exc:
+        except (*PORT_ERRORS, ValueError) as exc:
             raise ModemError(f"cannot open the modem port: {exc}") from exc
         self._buffer = b""
         self._pdu_mode = None
         try:
             self._port.reset_input_buffer()
-        except OSError as exc:
+        except PORT_ERRORS as exc:
             raise ModemError(f"modem port failed: {exc}") from exc
         # The first AT may be eaten while the modem syncs its baud rate.
         for attempt in range(3):
@@ -223,7 +228,7 @@ class GsmModem:
         if port is not None:
             try:
                 port.close()
-            except OSError as exc:
+            except PORT_ERRORS as exc:
                 log.warning("modem_close_failed", error=str(exc))
 
     def reset(self) -> None:
@@ -532,7 +537,7 @@ class GsmModem:
             waiting = getattr(port, "in_waiting", 0)
             if data and waiting:
                 data += port.read(waiting)
-        except OSError as exc:
+        except PORT_ERRORS as exc:
             self.close()
             raise ModemError(f"modem port lost: {exc}") from exc
         self._buffer += data
@@ -541,7 +546,7 @@ class GsmModem:
         port = self._require_port()
         try:
             port.write(text.encode("latin-1"))
-        except OSError as exc:
+        except PORT_ERRORS as exc:
             self.close()
             raise ModemError(f"modem port lost: {exc}") from exc
 
