@@ -274,17 +274,17 @@ class Notifier(Actor):
 
     def setup(self) -> None:
         opt = self.options
-        self._smtp_timeout = float(opt.get("smtp_timeout", 30.0))  # type: ignore[arg-type]
-        self._gsm_timeout = float(opt.get("gsm_timeout", 180.0))  # type: ignore[arg-type]
-        self._retry_base = float(opt.get("retry_base", 10.0))  # type: ignore[arg-type]
-        self._retry_factor = float(opt.get("retry_factor", 2.0))  # type: ignore[arg-type]
-        self._retry_max = float(opt.get("retry_max", 600.0))  # type: ignore[arg-type]
+        self._smtp_timeout = float(opt.get("smtp_timeout", 30.0))
+        self._gsm_timeout = float(opt.get("gsm_timeout", 180.0))
+        self._retry_base = float(opt.get("retry_base", 10.0))
+        self._retry_factor = float(opt.get("retry_factor", 2.0))
+        self._retry_max = float(opt.get("retry_max", 600.0))
         self._max_attempts = int(opt.get("max_attempts", 8))  # type: ignore[call-overload]
-        self._poll_interval = float(opt.get("poll_interval", 60.0))  # type: ignore[arg-type]
-        self._listen = float(opt.get("call_listen", 20.0))  # type: ignore[arg-type]
-        self._db_retry_base = float(opt.get("db_retry", 1.0))  # type: ignore[arg-type]
-        self._db_retry_max = float(opt.get("db_retry_max", 30.0))  # type: ignore[arg-type]
-        self._db_connect_timeout = float(opt.get("db_connect_timeout", 2.0))  # type: ignore[arg-type]
+        self._poll_interval = float(opt.get("poll_interval", 60.0))
+        self._listen = float(opt.get("call_listen", 20.0))
+        self._db_retry_base = float(opt.get("db_retry", 1.0))
+        self._db_retry_max = float(opt.get("db_retry_max", 30.0))
+        self._db_connect_timeout = float(opt.get("db_connect_timeout", 2.0))
         self._storage = str(opt.get("storage", "storage"))
         self._gsm = str(opt.get("gsm", "gsm"))
         self._alarm = str(opt.get("alarm", "alarm"))
@@ -912,7 +912,7 @@ class Notifier(Actor):
     def _test_texts(self) -> Any:
         return render(
             "test", {"at": self.ctx.clock.wall()}, self._config.location, self._tz
-        )  # type: ignore[arg-type]
+        )
 
     def _test_email(self, reply: Future) -> None:
         if self._config is None:

@@ -139,14 +139,14 @@ class PowerActor(Actor):
     def setup(self) -> None:
         self._detector: Any = None
         self._timer: Any = None
-        self._interval = float(self.options.get("poll_interval", 0.25))  # type: ignore[arg-type]
-        hold = float(self.options.get("hold", 2.0))  # type: ignore[arg-type]
+        self._interval = float(self.options.get("poll_interval", 0.25))
+        hold = float(self.options.get("hold", 2.0))
         if not self._interval > 0:
             raise ValueError("poll_interval: must be positive")
         self._alarm = self.address(str(self.options.get("alarm", "alarm")))
         self._notifier = self.address(str(self.options.get("notifier", "notifier")))
         self._storage = self.address(str(self.options.get("storage", "storage")))
-        self._retry_interval = float(self.options.get("retry_interval", 5.0))  # type: ignore[arg-type]
+        self._retry_interval = float(self.options.get("retry_interval", 5.0))
         self._tz = self.options.get("tz")
         self._readable = True
         self._unsent: list[_Note] = []  # notifications not committed yet
@@ -235,7 +235,7 @@ class PowerActor(Actor):
             return
         kind = "power_outage_started" if source == "battery" else "power_outage_stopped"
         self.log.warning(kind, source=source)
-        self._alarm.tell(PowerChanged(source, at))  # type: ignore[arg-type]
+        self._alarm.tell(PowerChanged(source, at))
         wall = self.ctx.clock.wall()
         self._unsent.append(_Note(f"{kind}:{wall.isoformat()}", kind, wall))
         self._store(source)

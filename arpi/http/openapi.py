@@ -52,7 +52,7 @@ def _document(version: str, extra: tuple[Any, ...], settings: Any) -> dict[str, 
         params = []
         for name in _PARAM.findall(spec.path):
             schema: dict[str, Any] = {"type": "string"}
-            if name in ("id", "idx"):
+            if name in ("id", "idx", "channel"):
                 schema = {"type": "integer", "minimum": 0, "maximum": 999_999}
             elif name in ("name", "section"):
                 schema = {"type": "string", "pattern": "^[a-z_]{1,32}$"}

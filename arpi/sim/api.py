@@ -1,7 +1,7 @@
 """The simulator control API: `/api/simulator/...`, simulate mode and loopback only.
 
 `setup_simulator(app)` adds the routes to an app made by `arpi.http.app.build_app`
-(call it only when simulating) and adds them to that app's `/api/openapi.json`. Every
+(call it only when simulating) and lists them in that app's `/api/openapi.json`. Every
 request from a peer that is not on the loopback interface is refused with 403, so
 even a simulator started with `--host 0.0.0.0` for a phone on the LAN cannot be
 driven from the network. Bodies are validated with the front's `Field` specs: a bad
@@ -11,7 +11,6 @@ one is 400 naming the field.
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,13 +18,12 @@ import structlog
 from aiohttp import web
 
 from arpi.http.errors import ApiError, error_response, json_response
-from arpi.http.openapi import openapi_path
-from arpi.http.registry import FRONT, Auth, Req, Route, make_handler
-from arpi.http.schema import Field, Obj, json_schema
+from arpi.http.registry import EXTRA_ROUTES, FRONT, Auth, Req, Route, make_handler
+from arpi.http.schema import Field, Obj
 from arpi.sim.control import MODEM_MODES, POWER_SOURCES, Simulator, SimulatorError
 from arpi.sim.lines import STATES
 
-__all__ = ["SIMULATOR", "SIM_ROUTES", "openapi_paths", "setup_simulator"]
+__all__ = ["SIMULATOR", "SIM_ROUTES", "setup_simulator"]
 
 log = structlog.get_logger("arpi.sim")
 
@@ -54,7 +52,7 @@ def _sim_route(
                 body,
                 {},
                 summary,
-                dict(responses or {}),
+                {**(responses or {}), 403: "the peer is not on loopback"},
                 "simulator",
             )
         )
@@ -294,69 +292,6 @@ def _is_loopback(remote: str | None) -> bool:
     return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
-def openapi_paths() -> dict[str, dict[str, Any]]:
-    """The OpenAPI path items of the simulator routes."""
-    paths: dict[str, dict[str, Any]] = {}
-    for spec in SIM_ROUTES:
-        op: dict[str, Any] = {
-            "operationId": f"{spec.method.lower()}_{spec.handler.__name__}",
-            "summary": spec.summary,
-            "tags": ["simulator"],
-            "description": "Simulator only (arpi-simulate); loopback peers only.",
-        }
-        if "{channel" in spec.path:
-            op["parameters"] = [
-                {
-                    "name": "channel",
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "integer", "minimum": 0, "maximum": 14},
-                }
-            ]
-        if spec.body is not None:
-            op["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": json_schema(spec.body)}},
-            }
-        responses = {str(k): {"description": v} for k, v in spec.responses.items()}
-        responses.setdefault("200", {"description": "OK"})
-        if spec.body is not None:
-            responses.setdefault(
-                "400", {"description": "invalid input (names the field)"}
-            )
-        responses["403"] = {"description": "the peer is not on loopback"}
-        op["responses"] = responses
-        paths.setdefault(openapi_path(spec.path), {})[spec.method.lower()] = op
-    return paths
-
-
-@web.middleware
-async def _openapi_with_simulator(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[Any]]
-) -> Any:
-    response = await handler(request)
-    if request.path != "/api/openapi.json" or getattr(response, "status", 0) != 200:
-        return response
-    try:
-        document = json.loads(response.text)
-    except (AttributeError, TypeError, ValueError):
-        return response
-    document.setdefault("paths", {}).update(openapi_paths())
-    tags = document.setdefault("tags", [])
-    if not any(t.get("name") == "simulator" for t in tags if isinstance(t, dict)):
-        tags.append(
-            {
-                "name": "simulator",
-                "description": "Simulator control (arpi-simulate only)",
-            }
-        )
-    new = json_response(document)
-    for key in ("User-Token",):
-        if key in response.headers:
-            new.headers[key] = response.headers[key]
-    return new
-
-
 def setup_simulator(app: web.Application, simulator: Simulator | None = None) -> None:
     """Add the simulator routes to `app` (made by `build_app`). Idempotent.
 
@@ -384,9 +319,11 @@ def setup_simulator(app: web.Application, simulator: Simulator | None = None) ->
             except AttributeError:
                 pass
     app[SIMULATOR] = simulator
+    if EXTRA_ROUTES not in app:
+        app[EXTRA_ROUTES] = []
     for spec in SIM_ROUTES:
         app.router.add_route(spec.method, spec.path, _loopback_only(make_handler(spec)))
-    app.middlewares.append(_openapi_with_simulator)
+        app[EXTRA_ROUTES].append(spec)  # listed in /api/openapi.json like the rest
 
     async def on_startup(app: web.Application) -> None:
         import asyncio

@@ -61,7 +61,7 @@ class Probe(Actor):
 
     def handle(self, message: object) -> object:
         self.options["inbox"].add(self.name, message)  # type: ignore[attr-defined]
-        reply: Callable[[object], object] | None = self.options.get("reply")  # type: ignore[assignment]
+        reply: Callable[[object], object] | None = self.options.get("reply")
         return reply(message) if reply is not None else Reply()
 
 
